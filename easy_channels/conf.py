@@ -1,0 +1,60 @@
+"""
+Settings: one ``EASY_CHANNELS`` dict in settings.py, merged over :data:`DEFAULTS` at read time.
+
+django-appconf gives ``settings.EASY_CHANNELS`` its default; :func:`get_config` merges the
+user's (possibly partial) dict over the defaults and caches the result until Django sends
+``setting_changed`` (so ``override_settings(EASY_CHANNELS={...})`` with a partial dict works).
+
+This module touches settings when imported: import it lazily (easy_channels/__init__ doesn't).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from appconf import AppConf
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+__all__ = ["DEFAULTS", "get_config"]
+
+DEFAULTS: dict[str, Any] = {
+    # Dotted paths of SocketMiddleware classes run, in order, before each consumer's own.
+    "MIDDLEWARE": [],
+    # Accept the socket after on_connect() when it neither accepted nor refused it.
+    "AUTO_ACCEPT": True,
+    # Alias in CHANNEL_LAYERS that consumers use (a consumer's channel_layer_alias wins).
+    "CHANNEL_LAYER": "default",
+    # Frames above this many bytes get a too_large error without being parsed.
+    "MAX_MESSAGE_SIZE": 1024 * 1024,
+    # JSON nested deeper than this is invalid_json.
+    "MAX_JSON_DEPTH": 32,
+    # This many protocol errors in a row close the socket with 4000.
+    "MAX_CONSECUTIVE_ERRORS": 20,
+    # Client frames waiting behind a running handler; more get an `overloaded` error.
+    "MAX_PENDING_MESSAGES": 100,
+    # Seconds a handler still running when its client leaves may go on before it is cancelled.
+    # Keep it well under daphne's 10 s application close timeout.
+    "DISCONNECT_TIMEOUT": 5.0,
+}
+
+
+class EasyChannelsConf(AppConf):
+    CHANNELS: dict[str, Any] = {}
+
+    class Meta:
+        prefix = "easy"
+
+
+@cache
+def get_config() -> dict[str, Any]:
+    user = getattr(settings, "EASY_CHANNELS", None) or {}
+    return {**DEFAULTS, **user}
+
+
+@receiver(setting_changed)
+def _clear_config(*, setting: str, **kwargs: Any) -> None:
+    if setting == "EASY_CHANNELS":
+        get_config.cache_clear()

@@ -1,0 +1,707 @@
+"""
+:class:`JSONWebSocket`: a Channels consumer that dispatches JSON frames to ``on_<event>`` methods.
+
+Why it doesn't use ``AsyncConsumer.dispatch``: Channels handles one message at a time, so a
+slow handler also delays the disconnect, and an exception kills the socket. Here the ASGI
+receive loop only sorts messages:
+
+- client frames go to a per-socket queue that one worker task handles in order;
+- ``websocket.disconnect`` is handled at once: groups are left and ``on_disconnect`` runs even
+  while a handler is still busy (which then gets ``DISCONNECT_TIMEOUT`` seconds to finish);
+- pre-encoded broadcast frames from the channel layer are written straight to the socket.
+
+Server-side messages travel on the channel layer under our own fixed types (``easy_channels.*``)
+and only ever look in the server table: no key of a client frame becomes a layer ``type``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from functools import cache
+from typing import Any, ClassVar
+
+from asgiref.sync import iscoroutinefunction
+from channels.consumer import AsyncConsumer, get_handler_name
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
+from django.utils.module_loading import import_string
+
+from . import protocol
+from .exceptions import Reject, SocketError
+from .handlers import Handler, HandlerTables, build_tables
+from .middleware import SocketMiddleware
+from .operations import Operation, run_operation
+from .protocol import CloseCode, ErrorCode, ProtocolError
+
+__all__ = ["CALL_TYPE", "CLOSE_TYPE", "FRAME_TYPE", "JSONWebSocket"]
+
+logger = logging.getLogger("easy_channels")
+
+#: Channel-layer message types of ours. A frame already encoded once by the sender.
+FRAME_TYPE = "easy_channels.frame"
+#: Call ``on_<event>`` server-side (group_call_event).
+CALL_TYPE = "easy_channels.call"
+#: Close the receiving socket (close_group, close_user).
+CLOSE_TYPE = "easy_channels.close"
+
+_GROUP_NAME_RE = re.compile(r"[A-Za-z0-9\-_.]{1,99}")
+
+
+def _config() -> dict[str, Any]:
+    from .conf import get_config  # conf reads settings: import it only once they exist
+
+    return get_config()
+
+
+@cache
+def _import_middleware(path: str) -> type[SocketMiddleware]:
+    try:
+        cls = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"Could not import {path!r} for EASY_CHANNELS['MIDDLEWARE']: {exc}."
+        ) from exc
+    return _check_middleware(cls, "EASY_CHANNELS['MIDDLEWARE']")
+
+
+def _check_middleware(cls: Any, where: str) -> type[SocketMiddleware]:
+    if not (isinstance(cls, type) and issubclass(cls, SocketMiddleware)):
+        raise ImproperlyConfigured(
+            f"{cls!r} in {where} is not a subclass of easy_channels.SocketMiddleware."
+        )
+    return cls
+
+
+def check_group_name(group: object) -> str:
+    """Refuse a bad group name at the caller, not with a TypeError deep in the layer."""
+    if not isinstance(group, str) or _GROUP_NAME_RE.fullmatch(group) is None:
+        raise ValueError(
+            f"Invalid group name {group!r}: use 1-99 ASCII letters, digits, '-', '_' or '.'."
+        )
+    return group
+
+
+async def _call(fn: Callable[..., Any], *args: Any, is_async: bool, thread_sensitive=True) -> Any:
+    if is_async:
+        return await fn(*args)
+    return await database_sync_to_async(fn, thread_sensitive=thread_sensitive)(*args)
+
+
+class JSONWebSocket(AsyncConsumer):
+    """
+    Subclass it and write ``on_<event>`` methods (``def`` or ``async def``)::
+
+        class ChatConsumer(JSONWebSocket):
+            def on_connect(self):
+                self.group_add("lobby")
+
+            async def on_say(self, payload):
+                await self.group_send("lobby", "said", {"text": payload["text"]})
+
+    Lifecycle hooks: ``on_connect()`` and ``on_disconnect(code)``. A client frame
+    ``{"event": "say", "text": "hi"}`` calls ``on_say({"text": "hi"})``; a handler that takes no
+    argument is called without one. With an ``"ack"`` in the frame, the handler's return value
+    is sent back as ``{"event": "ack", "ack": <id>, "data": <value>}``.
+    """
+
+    #: Groups every socket of this class joins before on_connect() (as in Channels).
+    groups: ClassVar[list[str]] = []
+    #: SocketMiddleware classes (or dotted paths) run after the global ones.
+    middlewares: ClassVar[list[type[SocketMiddleware] | str]] = []
+    #: CHANNEL_LAYERS alias; None means EASY_CHANNELS["CHANNEL_LAYER"].
+    channel_layer_alias: ClassVar[str | None] = None  # type: ignore[assignment]
+
+    _tables: ClassVar[HandlerTables]
+
+    scope: dict[str, Any]
+    channel_name: str | None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._tables = build_tables(cls, (JSONWebSocket,))
+
+    def __init__(self, **initkwargs: Any) -> None:
+        # as_asgi(**initkwargs) sets class attributes per instance, like Django's View.
+        for key, value in initkwargs.items():
+            if key.startswith("_") or not hasattr(type(self), key):
+                raise TypeError(
+                    f"{type(self).__qualname__}.as_asgi() got {key!r}, which is not an "
+                    "attribute of the class."
+                )
+            setattr(self, key, value)
+        self.channel_layer = None
+        self.channel_name = None
+        self.close_code: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._outstanding: dict[Operation, None] = {}
+        self._groups: set[str] = set()
+        self._middleware: list[SocketMiddleware] = []
+        self._accepted = False
+        self._closed = False  # we sent websocket.close
+        self._gone = False  # the client is gone (websocket.disconnect)
+        self._connecting = False
+        self._connected = False
+        self._early: list[str] = []  # frames sent before accept()
+        self._errors_in_a_row = 0
+
+    # -- lifecycle hooks (override) ------------------------------------------------------------
+
+    def on_connect(self) -> None:
+        """Called when a client connects. Accept, refuse (raise Reject) or do nothing."""
+
+    def on_disconnect(self, code: int) -> None:
+        """Called once the client has gone and the socket's groups have been left."""
+
+    # -- public API ----------------------------------------------------------------------------
+
+    @property
+    def joined_groups(self) -> frozenset[str]:
+        """The groups this socket is in now."""
+        return frozenset(self._groups)
+
+    @property
+    def client_events(self) -> frozenset[str]:
+        """Event names a client can send to this consumer."""
+        return frozenset(self._tables.client)
+
+    def accept(self, subprotocol: str | None = None) -> Any:
+        """Accept the connection (only needed in on_connect when AUTO_ACCEPT is off)."""
+        return run_operation(self, "accept", self._accept, subprotocol)
+
+    def close(self, code: int = CloseCode.NORMAL, reason: str | None = None) -> Any:
+        """Close the socket; before accept() this refuses the handshake."""
+        protocol.check_close_code(code)
+        return run_operation(self, "close", self._close, code, reason)
+
+    def emit(self, event: str, payload: dict[str, Any] | None = None) -> Any:
+        """Send ``{"event": event, **payload}`` to this socket."""
+        text = protocol.encode_event(event, payload)
+        return run_operation(self, "emit", self._send_text, text)
+
+    def group_add(self, group: str) -> Any:
+        """Join ``group``; left automatically on disconnect."""
+        check_group_name(group)
+        self._require_layer("group_add")
+        return run_operation(self, "group_add", self._group_add, group)
+
+    def group_discard(self, group: str) -> Any:
+        """Leave ``group``."""
+        check_group_name(group)
+        self._require_layer("group_discard")
+        return run_operation(self, "group_discard", self._group_discard, group)
+
+    def group_send(
+        self,
+        group: str,
+        event: str,
+        payload: dict[str, Any] | None = None,
+        exclude_self: bool = False,
+    ) -> Any:
+        """
+        Send ``{"event": event, **payload}`` to every socket in ``group``.
+
+        The frame is encoded once here; members write it as is. With ``exclude_self=True``
+        this socket doesn't get it.
+        """
+        check_group_name(group)
+        layer = self._require_layer("group_send")
+        message = {"type": FRAME_TYPE, "text": protocol.encode_event(event, payload)}
+        if exclude_self:
+            message["exclude"] = self.channel_name
+        return run_operation(self, "group_send", layer.group_send, group, message)
+
+    def group_call_event(
+        self, group: str, event: str, payload: dict[str, Any] | None = None
+    ) -> Any:
+        """Call ``on_<event>(payload)`` server-side in every consumer in ``group``."""
+        check_group_name(group)
+        layer = self._require_layer("group_call_event")
+        message = call_message(event, payload)
+        return run_operation(self, "group_call_event", layer.group_send, group, message)
+
+    def send_to(self, channel_name: str, event: str, payload: dict[str, Any] | None = None) -> Any:
+        """Send ``{"event": event, **payload}`` to the socket whose ``channel_name`` this is."""
+        layer = self._require_layer("send_to")
+        if not isinstance(channel_name, str) or not channel_name:
+            raise ValueError(f"Invalid channel name {channel_name!r}.")
+        message = {"type": FRAME_TYPE, "text": protocol.encode_event(event, payload)}
+        return run_operation(self, "send_to", layer.send, channel_name, message)
+
+    # -- ASGI ----------------------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[override]
+        self.scope = scope
+        self.base_send = send
+        self._loop = asyncio.get_running_loop()
+        config = _config()
+        self._config = config
+        self.channel_layer = get_channel_layer(self.channel_layer_alias or config["CHANNEL_LAYER"])
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+        self._inbox: asyncio.Queue[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None]
+        self._inbox = asyncio.Queue()
+        self._worker = asyncio.create_task(self._work())
+        layer_reader = None
+        if self.channel_layer is not None:
+            layer_reader = asyncio.create_task(self._read_layer())
+        try:
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    await self._enqueue_frame(message)
+                elif kind == "websocket.connect":
+                    self._inbox.put_nowait((self._handle_connect, ()))
+                elif kind == "websocket.disconnect":
+                    await self._handle_disconnect(message.get("code", 1005))
+                    break
+        finally:
+            for task in (layer_reader, self._worker):
+                if task is not None and not task.done():
+                    task.cancel()
+            if self._groups:  # cancelled or crashed before a disconnect: don't leak membership
+                await self._leave_all_groups()
+
+    async def _work(self) -> None:
+        """Handle queued items one at a time, in arrival order."""
+        while True:
+            item = await self._inbox.get()
+            if item is None:
+                return
+            fn, args = item
+            try:
+                await fn(*args)
+            except Exception:  # every handler path catches its own; this is a safety net
+                logger.exception("easy_channels: unexpected error in %s", type(self).__qualname__)
+
+    # -- connect ---------------------------------------------------------------------------------
+
+    def _middleware_classes(self) -> list[type[SocketMiddleware]]:
+        classes = [_import_middleware(path) for path in self._config["MIDDLEWARE"]]
+        for entry in self.middlewares:
+            if isinstance(entry, str):
+                classes.append(_import_middleware(entry))
+            else:
+                classes.append(_check_middleware(entry, f"{type(self).__qualname__}.middlewares"))
+        return classes
+
+    async def _call_lifecycle(self, attr: str, *args: Any, thread_sensitive: bool = True) -> None:
+        handler = self._tables.lifecycle[attr]
+        args = args if handler.takes_arg else ()
+        try:
+            await _call(
+                getattr(self, attr),
+                *args,
+                is_async=handler.is_async,
+                thread_sensitive=thread_sensitive,
+            )
+        finally:
+            await self._settle()
+
+    async def _handle_connect(self) -> None:
+        self._connecting = True
+        try:
+            await self._connect_sequence()
+        finally:
+            self._connecting = False
+
+    async def _connect_sequence(self) -> None:
+        try:
+            self._middleware = [cls(self) for cls in self._middleware_classes()]
+            for mw in self._middleware:
+                if "on_connect" in mw._overridden_hooks():
+                    await _call(mw.on_connect, is_async=iscoroutinefunction(mw.on_connect))
+            for group in self.groups:
+                await self._group_add(check_group_name(group))
+            await self._call_lifecycle("on_connect")
+        except Reject as reject:
+            logger.info(
+                "easy_channels: %s refused %s: %s (%s)",
+                type(self).__qualname__,
+                self.scope.get("path"),
+                reject.reason,
+                reject.code,
+            )
+            await self._refuse(reject)
+            return
+        except Exception:
+            logger.exception(
+                "easy_channels: on_connect of %s failed for %s",
+                type(self).__qualname__,
+                self.scope.get("path"),
+            )
+            await self._leave_all_groups()
+            # After accept() a close code reaches the client; daphne and uvicorn would
+            # disagree (1011 vs a dropped TCP connection) if the app just died.
+            await self._close(CloseCode.INTERNAL_ERROR if self._accepted else None)
+            return
+        if not self._accepted and not self._closed and not self._gone:
+            if self._config["AUTO_ACCEPT"]:
+                await self._accept()
+            else:
+                logger.warning(
+                    "easy_channels: %s.on_connect() neither accepted nor refused the socket and "
+                    "EASY_CHANNELS['AUTO_ACCEPT'] is False: refusing it. Call self.accept().",
+                    type(self).__qualname__,
+                )
+                await self._close(None)
+        if self._accepted and not self._closed:
+            self._connected = True
+        else:
+            await self._leave_all_groups()
+
+    async def _refuse(self, reject: Reject) -> None:
+        """Tell the browser why (it can't read a handshake refusal), then close."""
+        await self._leave_all_groups()
+        if self._closed or self._gone:
+            return
+        self._early.clear()
+        if not self._accepted:
+            await self._accept()
+        await self._send_text(protocol.encode_connect_error(reject.code, reject.reason))
+        await self._close(reject.code, reject.reason)
+
+    # -- client frames -----------------------------------------------------------------------------
+
+    async def _enqueue_frame(self, message: dict[str, Any]) -> None:
+        if self._closed or self._gone:
+            return
+        if self._inbox.qsize() >= self._config["MAX_PENDING_MESSAGES"]:
+            logger.warning(
+                "easy_channels: dropped a frame from %s: %d frames already wait for a handler",
+                self.scope.get("path"),
+                self._inbox.qsize(),
+            )
+            await self._protocol_error(
+                ProtocolError(ErrorCode.OVERLOADED, "Too many messages waiting; slow down.")
+            )
+            return
+        self._inbox.put_nowait((self._handle_frame, (message,)))
+
+    async def _handle_frame(self, message: dict[str, Any]) -> None:
+        if self._closed or self._gone:
+            return
+        config = self._config
+        ack = None
+        try:
+            raw = protocol.parse_message(
+                message.get("text"),
+                message.get("bytes"),
+                max_size=config["MAX_MESSAGE_SIZE"],
+                max_depth=config["MAX_JSON_DEPTH"],
+            )
+            frame = protocol.frame_from_message(raw)
+            ack = frame.ack
+            if self._middleware:
+                raw = await self._run_receive_middleware(raw)
+                frame = protocol.frame_from_message(raw)
+            handler = self._tables.client.get(frame.event)
+            if handler is None:
+                raise ProtocolError(ErrorCode.UNKNOWN_EVENT, f"Unknown event {frame.event!r}.")
+            self._errors_in_a_row = 0
+            result = await self._invoke(handler, frame.payload)
+        except ProtocolError as exc:
+            await self._protocol_error(exc, ack if exc.ack is None else exc.ack)
+            return
+        except Exception as exc:
+            await self._send_error_for(exc, ack, message)
+            return
+        if ack is not None:
+            try:
+                text = protocol.encode_ack(ack, result)
+            except (TypeError, ValueError) as exc:
+                await self._send_error_for(exc, ack, message)
+                return
+            await self._send_text(text)
+
+    async def _run_receive_middleware(self, raw: dict[str, Any]) -> dict[str, Any]:
+        for mw in self._middleware:
+            if "on_receive" in mw._overridden_hooks():
+                hook = mw.on_receive
+                result = await _call(hook, raw, is_async=iscoroutinefunction(hook))
+                if result is not None:
+                    raw = result
+        return raw
+
+    async def _invoke(self, handler: Handler, arg: Any) -> Any:
+        method = getattr(self, handler.attr)
+        try:
+            if handler.takes_arg:
+                return await _call(method, arg, is_async=handler.is_async)
+            return await _call(method, is_async=handler.is_async)
+        finally:
+            await self._settle()
+
+    async def _settle(self) -> None:
+        """Finish operations a handler started without awaiting them (see operations.py)."""
+        while self._outstanding:
+            await next(iter(self._outstanding)).settle()
+
+    async def _protocol_error(self, exc: ProtocolError, ack: Any = None) -> None:
+        logger.info("easy_channels: %s from %s: %s", exc.code, self.scope.get("path"), exc.message)
+        await self._send_text(protocol.encode_error(exc.code, exc.message, ack))
+        if exc.code in ErrorCode.PROTOCOL:
+            self._errors_in_a_row += 1
+            if self._errors_in_a_row >= self._config["MAX_CONSECUTIVE_ERRORS"]:
+                logger.warning(
+                    "easy_channels: closing %s after %d protocol errors in a row",
+                    self.scope.get("path"),
+                    self._errors_in_a_row,
+                )
+                await self._close(CloseCode.PROTOCOL_ABUSE, "Too many protocol errors")
+
+    async def _send_error_for(self, exc: Exception, ack: Any, message: dict[str, Any]) -> None:
+        """Turn a handler or middleware exception into an error frame; the socket stays open."""
+        details = None
+        if isinstance(exc, SocketError):
+            code, text, details = exc.code, exc.message, exc.details
+        elif isinstance(exc, Reject):
+            code, text = ErrorCode.FORBIDDEN, exc.reason
+        elif isinstance(exc, PermissionDenied):
+            code, text = ErrorCode.FORBIDDEN, str(exc) or "Permission denied."
+        elif isinstance(exc, ValidationError):
+            code, text = ErrorCode.INVALID, "Invalid data."
+            details = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        else:
+            logger.error(
+                "easy_channels: handler error in %s for %s",
+                type(self).__qualname__,
+                self.scope.get("path"),
+                exc_info=exc,
+            )
+            code = ErrorCode.HANDLER_ERROR
+            text = f"{type(exc).__name__}: {exc}" if settings.DEBUG else "Internal server error."
+        if code != ErrorCode.HANDLER_ERROR:
+            logger.info("easy_channels: %s for %s: %s", code, self.scope.get("path"), text)
+        try:
+            frame = protocol.encode_error(code, text, ack, details)
+        except (TypeError, ValueError):
+            logger.exception("easy_channels: could not encode the details of %r", exc)
+            frame = protocol.encode_error(code, text, ack)
+        await self._send_text(frame)
+
+    # -- channel layer ---------------------------------------------------------------------------
+
+    def _require_layer(self, method: str):
+        if self.channel_layer is None:
+            if self._loop is None:
+                raise RuntimeError(
+                    f"{type(self).__qualname__}.{method}() called before the consumer started."
+                )
+            raise ImproperlyConfigured(
+                f"{type(self).__qualname__}.{method}() needs a channel layer: add "
+                "CHANNEL_LAYERS to settings.py (channels.layers.InMemoryChannelLayer for "
+                "development, channels_redis.core.RedisChannelLayer in production)."
+            )
+        return self.channel_layer
+
+    async def _read_layer(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                message = await self.channel_layer.receive(self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning(
+                    "easy_channels: receiving from the channel layer failed; retrying in %.1fs",
+                    delay,
+                    exc_info=True,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.1
+            try:
+                await self._on_layer_message(message)
+            except Exception:
+                logger.exception("easy_channels: could not handle layer message %r", message)
+
+    async def _on_layer_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == FRAME_TYPE:
+            if message.get("exclude") is None or message["exclude"] != self.channel_name:
+                await self._send_text(message["text"])
+        elif kind == CALL_TYPE:
+            if not self._gone:
+                self._inbox.put_nowait((self._handle_call, (message,)))
+        elif kind == CLOSE_TYPE:
+            code = message.get("code", 4000)
+            await self._close(code, message.get("reason"))
+        elif isinstance(kind, str) and not self._gone:
+            self._inbox.put_nowait((self._handle_raw_layer_message, (message,)))
+
+    async def _handle_call(self, message: dict[str, Any]) -> None:
+        if self._gone:
+            return
+        event = message.get("event")
+        handler = self._tables.server.get(event) if isinstance(event, str) else None
+        if handler is None:
+            logger.debug(
+                "easy_channels: %s has no handler for server event %r; ignored",
+                type(self).__qualname__,
+                event,
+            )
+            return
+        try:
+            payload = json.loads(message.get("payload") or "{}")
+            await self._invoke(handler, payload)
+        except Exception:
+            logger.exception(
+                "easy_channels: server event %r failed in %s", event, type(self).__qualname__
+            )
+
+    async def _handle_raw_layer_message(self, message: dict[str, Any]) -> None:
+        """Channels-style ``{"type": "chat.message"}`` -> ``chat_message(message)``, if defined."""
+        try:
+            name = get_handler_name(message)
+        except ValueError:
+            name = None
+        method = getattr(type(self), name, None) if name else None
+        if method is None or name.startswith("on_") or hasattr(JSONWebSocket, name):
+            logger.warning(
+                "easy_channels: %s has no handler for layer message type %r; ignored",
+                type(self).__qualname__,
+                message.get("type"),
+            )
+            return
+        try:
+            await _call(getattr(self, name), message, is_async=iscoroutinefunction(method))
+        except Exception:
+            logger.exception("easy_channels: %s.%s() failed", type(self).__qualname__, name)
+        finally:
+            await self._settle()
+
+    # -- the operations behind the public methods ------------------------------------------------
+
+    async def _raw_send(self, message: dict[str, Any]) -> None:
+        try:
+            await self.base_send(message)
+        except OSError:  # uvicorn's ClientDisconnected: the disconnect message is on its way
+            logger.debug("easy_channels: client of %s already gone", self.scope.get("path"))
+
+    async def _accept(self, subprotocol: str | None = None) -> None:
+        if self._accepted or self._closed or self._gone:
+            return
+        self._accepted = True
+        await self._raw_send({"type": "websocket.accept", "subprotocol": subprotocol})
+        early, self._early = self._early, []
+        for text in early:
+            await self._raw_send({"type": "websocket.send", "text": text})
+
+    async def _close(self, code: int | None = CloseCode.NORMAL, reason: str | None = None) -> None:
+        if self._closed or self._gone:
+            return
+        self._closed = True
+        message: dict[str, Any] = {"type": "websocket.close"}
+        if code is not None:
+            message["code"] = code
+        if reason:
+            message["reason"] = protocol.truncate_reason(reason)
+        await self._raw_send(message)
+
+    async def _send_text(self, text: str) -> None:
+        if self._closed or self._gone:
+            logger.debug("easy_channels: dropped a frame for closed socket %s", self.channel_name)
+            return
+        if not self._accepted:
+            if len(self._early) < self._config["MAX_PENDING_MESSAGES"]:
+                self._early.append(text)
+            else:
+                logger.warning("easy_channels: dropped a frame sent before accept()")
+            return
+        await self._raw_send({"type": "websocket.send", "text": text})
+
+    async def _group_add(self, group: str) -> None:
+        if self._gone:
+            logger.debug("easy_channels: group_add(%r) after disconnect ignored", group)
+            return
+        await self.channel_layer.group_add(group, self.channel_name)
+        self._groups.add(group)
+        if self._gone:  # the client left while we were joining
+            await self._group_discard(group)
+
+    async def _group_discard(self, group: str) -> None:
+        self._groups.discard(group)
+        await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _leave_all_groups(self) -> None:
+        groups, self._groups = self._groups, set()
+        for group in groups:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:
+                logger.exception("easy_channels: could not leave group %r", group)
+
+    # -- disconnect ------------------------------------------------------------------------------
+
+    async def _handle_disconnect(self, code: int) -> None:
+        self._gone = True
+        self.close_code = code
+        # Frames not started yet are dropped; the sentinel stops the worker after its current one.
+        while not self._inbox.empty():
+            self._inbox.get_nowait()
+        self._inbox.put_nowait(None)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + float(self._config["DISCONNECT_TIMEOUT"])
+        await self._leave_all_groups()
+        if self._connecting:
+            await self._wait_for_worker(deadline)
+        if self._connected:
+            await self._run_disconnect_hooks(code)
+        await self._wait_for_worker(deadline)
+        await self._leave_all_groups()
+
+    async def _run_disconnect_hooks(self, code: int) -> None:
+        # Sync hooks run outside the one thread sync handlers share, so a slow sync handler
+        # can't hold up the disconnect.
+        try:
+            await self._call_lifecycle("on_disconnect", code, thread_sensitive=False)
+        except Exception:
+            logger.exception("easy_channels: %s.on_disconnect() failed", type(self).__qualname__)
+        for mw in reversed(self._middleware):
+            if "on_disconnect" in mw._overridden_hooks():
+                hook = mw.on_disconnect
+                try:
+                    await _call(
+                        hook, code, is_async=iscoroutinefunction(hook), thread_sensitive=False
+                    )
+                except Exception:
+                    logger.exception(
+                        "easy_channels: %s.on_disconnect() failed", type(mw).__qualname__
+                    )
+
+    async def _wait_for_worker(self, deadline: float) -> None:
+        worker = self._worker
+        if worker.done():
+            return
+        timeout = max(0.0, deadline - asyncio.get_running_loop().time())
+        done, _ = await asyncio.wait({worker}, timeout=timeout)
+        if not done:
+            logger.warning(
+                "easy_channels: a handler of %s was still running %ss after its client left; "
+                "cancelled it (EASY_CHANNELS['DISCONNECT_TIMEOUT'])",
+                type(self).__qualname__,
+                self._config["DISCONNECT_TIMEOUT"],
+            )
+            worker.cancel()
+            await asyncio.wait({worker})
+
+
+def call_message(event: str, payload: dict[str, Any] | None) -> dict[str, Any]:
+    """The layer message of group_call_event: the payload is JSON-encoded once for all members."""
+    if not protocol.is_valid_event_name(event):
+        raise ValueError(f"Invalid event name {event!r}.")
+    if payload is not None and not isinstance(payload, dict):
+        raise TypeError(f"The payload of {event!r} must be a dict, not {type(payload).__name__}.")
+    return {"type": CALL_TYPE, "event": event, "payload": protocol.encode_frame(payload or {})}
+
+
+# The library base itself has empty tables.
+JSONWebSocket._tables = build_tables(JSONWebSocket, (JSONWebSocket,))

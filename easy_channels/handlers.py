@@ -1,0 +1,119 @@
+"""
+The event tables of a consumer class, built once when the class is created.
+
+Clients reach handlers only through a lookup in the client table, never through
+``getattr(self, "on_" + event)``: lifecycle hooks, ``@server_only`` methods, names starting
+with ``_`` and every attribute of the library's base classes are simply not in it, so they
+answer ``unknown_event`` exactly as a missing name does.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from asgiref.sync import iscoroutinefunction
+
+from .protocol import is_valid_event_name
+
+__all__ = ["Handler", "HandlerTables", "build_tables", "server_only"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SERVER_ONLY = "_easy_channels_server_only"
+PREFIX = "on_"
+LIFECYCLE = ("on_connect", "on_disconnect")
+
+
+def server_only(func: F) -> F:
+    """
+    Mark an ``on_<event>`` handler as callable only from the server.
+
+    ``group_call_event`` still reaches it; a client sending that event gets ``unknown_event``,
+    exactly as if the method did not exist.
+    """
+    setattr(func, _SERVER_ONLY, True)
+    return func
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """How to call a handler: attribute name, async or not, takes the payload or not."""
+
+    attr: str
+    is_async: bool
+    takes_arg: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerTables:
+    client: dict[str, Handler]
+    server: dict[str, Handler]
+    lifecycle: dict[str, Handler]
+    #: ``on_*`` attributes that no event name can reach (for system checks and docs).
+    unreachable: tuple[str, ...]
+
+
+def _takes_arg(func: Callable[..., Any]) -> bool:
+    """True when ``func(self, x)`` is valid: handlers may take the payload or nothing."""
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    positional = [
+        p
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    if any(p.kind is p.VAR_POSITIONAL for p in positional):
+        return True
+    return len(positional) >= 2  # self + payload
+
+
+def make_handler(attr: str, func: Callable[..., Any]) -> Handler:
+    return Handler(attr, iscoroutinefunction(func), _takes_arg(func))
+
+
+def build_tables(cls: type, library_bases: tuple[type, ...]) -> HandlerTables:
+    """
+    Collect the ``on_<event>`` handlers that ``cls`` and its user-defined bases define.
+
+    ``library_bases`` are the library classes whose attributes clients must never reach;
+    anything in their MRO is skipped. The most derived definition of a name wins, so a
+    subclass can remove a handler with ``on_x = None``.
+    """
+    skipped = {klass for base in library_bases for klass in base.__mro__}
+    reserved = {name for base in library_bases for name in dir(base)}
+    client: dict[str, Handler] = {}
+    server: dict[str, Handler] = {}
+    lifecycle: dict[str, Handler] = {}
+    unreachable: list[str] = []
+    seen: set[str] = set()
+    for klass in cls.__mro__:
+        if klass in skipped:
+            continue
+        for attr, value in vars(klass).items():
+            if attr in seen or not attr.startswith(PREFIX):
+                continue
+            seen.add(attr)
+            if attr in LIFECYCLE:
+                if callable(value):
+                    lifecycle[attr] = make_handler(attr, value)
+                continue
+            if not inspect.isfunction(value):
+                continue
+            event = attr[len(PREFIX) :]
+            if attr in reserved or event.startswith("_") or not is_valid_event_name(event):
+                unreachable.append(attr)
+                continue
+            handler = make_handler(attr, value)
+            server[event] = handler
+            if not getattr(value, _SERVER_ONLY, False):
+                client[event] = handler
+    # Lifecycle hooks inherited from the library base (no-ops) still need an entry.
+    for attr in LIFECYCLE:
+        if attr not in lifecycle:
+            lifecycle[attr] = make_handler(attr, getattr(cls, attr))
+    return HandlerTables(client, server, lifecycle, tuple(sorted(unreachable)))

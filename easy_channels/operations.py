@@ -1,0 +1,134 @@
+"""
+Consumer methods that work from ``def`` and ``async def`` handlers alike.
+
+``self.emit(...)``, ``self.group_add(...)`` & co. look at where they are called from:
+
+- from a sync handler (a worker thread, no running event loop) they run the operation on the
+  consumer's event loop and block until it is done, returning its result;
+- from async code they return an :class:`Operation`, an awaitable that runs the operation
+  inline when awaited.
+
+An Operation that is never awaited is not dropped: it starts on the next turn of the event loop
+and, at the latest, before the handler's ack is sent. A warning names the call to fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import async_to_sync
+
+if TYPE_CHECKING:
+    from .consumers import JSONWebSocket
+
+logger = logging.getLogger("easy_channels")
+
+__all__ = ["Operation", "run_operation"]
+
+_NEW, _RUNNING, _DONE = 0, 1, 2
+
+
+class Operation:
+    """An awaitable consumer action; see the module docstring."""
+
+    __slots__ = ("_args", "_consumer", "_fn", "_state", "_task", "name")
+
+    def __init__(
+        self,
+        consumer: JSONWebSocket,
+        name: str,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        *,
+        threadsafe: bool = False,
+    ):
+        self._consumer = consumer
+        self.name = name
+        self._fn = fn
+        self._args = args
+        self._state = _NEW
+        self._task: asyncio.Task[Any] | None = None
+        consumer._outstanding[self] = None
+        if threadsafe:  # created in another thread's event loop
+            consumer._loop.call_soon_threadsafe(self._start_if_forgotten)
+        else:
+            consumer._loop.call_soon(self._start_if_forgotten)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if self._state == _NEW:
+            self._state = _RUNNING
+            try:
+                return (yield from self._fn(*self._args).__await__())
+            finally:
+                self._finish()
+        if self._task is not None:  # already started because it looked forgotten
+            return (yield from self._task.__await__())
+        return None
+
+    def _finish(self) -> None:
+        self._state = _DONE
+        self._consumer._outstanding.pop(self, None)
+
+    def _warn(self) -> None:
+        cls = type(self._consumer).__qualname__
+        logger.warning(
+            "%s.%s() was called without await in async code; it ran anyway, but without "
+            "await it runs out of order. Write 'await self.%s(...)'.",
+            cls,
+            self.name,
+            self.name,
+        )
+
+    async def _run_forgotten(self) -> Any:
+        try:
+            return await self._fn(*self._args)
+        except Exception:
+            logger.exception(
+                "%s.%s() (not awaited) failed", type(self._consumer).__qualname__, self.name
+            )
+        finally:
+            self._finish()
+
+    def _start_if_forgotten(self) -> None:
+        if self._state == _NEW:
+            self._state = _RUNNING
+            self._warn()
+            self._task = self._consumer._loop.create_task(self._run_forgotten())
+
+    async def settle(self) -> None:
+        """Make sure the operation has finished (run it now if it was never started)."""
+        if self._state == _NEW:
+            self._state = _RUNNING
+            self._warn()
+            await self._run_forgotten()
+        elif self._task is not None:
+            await asyncio.shield(self._task)
+
+
+async def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Awaitable[Any]], *args: Any):
+    """Run ``fn(*args)`` on ``loop`` even when called from another loop."""
+    if asyncio.get_running_loop() is loop:
+        return await fn(*args)
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(fn(*args), loop))
+
+
+def run_operation(
+    consumer: JSONWebSocket, name: str, fn: Callable[..., Awaitable[Any]], *args: Any
+) -> Any:
+    """Run ``fn(*args)`` for ``consumer`` from sync or async code (see the module docstring)."""
+    loop = consumer._loop
+    if loop is None:
+        raise RuntimeError(
+            f"{type(consumer).__qualname__}.{name}() called before the consumer started."
+        )
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        # Sync code (a sync handler's thread, or any thread): block until done.
+        return async_to_sync(_on_loop)(loop, fn, *args)
+    if running is not loop:
+        return Operation(consumer, name, _on_loop, (loop, fn, *args), threadsafe=True)
+    return Operation(consumer, name, fn, args)

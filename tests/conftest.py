@@ -1,0 +1,70 @@
+"""
+Fixtures shared by the tests.
+
+``channel_layer`` runs a test once on the in-memory layer and once on channels-redis
+(``REDIS_URL``, default redis://127.0.0.1:6379/0). The Redis run uses a key prefix of its own
+and deletes only those keys. Without Redis it skips, unless EASY_CHANNELS_REQUIRE_REDIS=1 (CI),
+which makes it fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from channels.layers import get_channel_layer
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_REDIS = os.environ.get("EASY_CHANNELS_REQUIRE_REDIS") == "1"
+
+
+def _redis_unavailable() -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
+    except redis.RedisError as exc:
+        return f"Redis is not reachable at {REDIS_URL} ({exc})"
+    return None
+
+
+def require_redis() -> None:
+    reason = _redis_unavailable()
+    if reason is None:
+        return
+    if REQUIRE_REDIS:
+        pytest.fail(f"{reason}, and EASY_CHANNELS_REQUIRE_REDIS=1 forbids skipping.")
+    pytest.skip(f"{reason}; start redis-server or set REDIS_URL.")
+
+
+def redis_layer_config(prefix: str) -> dict:
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": prefix},
+    }
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def channel_layer(request, settings):
+    """The default channel layer, in-memory or Redis (see module docstring)."""
+    if request.param == "redis":
+        require_redis()
+        settings.CHANNEL_LAYERS = {"default": redis_layer_config(f"easytest{uuid.uuid4().hex}")}
+    else:
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    layer = get_channel_layer()
+    yield layer
+    if request.param == "redis":
+        await layer.flush()  # deletes only keys under this test's prefix
+        await layer.close_pools()
+
+
+def pytest_collection_modifyitems(items):
+    """
+    Every test may reach the database: sync handlers run in another thread through
+    database_sync_to_async, so only a transactional test database is visible to them.
+    """
+    for item in items:
+        if item.get_closest_marker("django_db") is None:
+            item.add_marker(pytest.mark.django_db(transaction=True))

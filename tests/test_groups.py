@@ -1,0 +1,305 @@
+"""Groups, broadcasts, server-side calls and direct sends, on the in-memory layer and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+
+from easy_channels import JSONWebSocket, server_only
+from tests.utils import communicator, group_members, receive, request, send
+
+
+class SyncRoom(JSONWebSocket):
+    """Every action from plain ``def`` handlers."""
+
+    def on_join(self, payload):
+        self.group_add(payload["group"])
+        return sorted(self.joined_groups)
+
+    def on_leave(self, payload):
+        self.group_discard(payload["group"])
+        return sorted(self.joined_groups)
+
+    def on_say(self, payload):
+        self.group_send(payload["group"], "said", {"text": payload["text"]})
+
+    def on_say_others(self, payload):
+        self.group_send(payload["group"], "said", {"text": payload["text"]}, exclude_self=True)
+
+    def on_call(self, payload):
+        self.group_call_event(payload["group"], "notified", {"by": self.channel_name})
+
+    def on_whisper(self, payload):
+        self.send_to(payload["to"], "whispered", {"text": payload["text"]})
+
+    def on_whoami(self):
+        return self.channel_name
+
+    def on_bye(self):
+        self.close(4001, "bye")
+
+    @server_only
+    def on_notified(self, payload):
+        self.emit("notified", payload)
+
+
+class AsyncRoom(JSONWebSocket):
+    """Every action from ``async def`` handlers."""
+
+    async def on_join(self, payload):
+        await self.group_add(payload["group"])
+        return sorted(self.joined_groups)
+
+    async def on_leave(self, payload):
+        await self.group_discard(payload["group"])
+        return sorted(self.joined_groups)
+
+    async def on_say(self, payload):
+        await self.group_send(payload["group"], "said", {"text": payload["text"]})
+
+    async def on_say_others(self, payload):
+        await self.group_send(
+            payload["group"], "said", {"text": payload["text"]}, exclude_self=True
+        )
+
+    async def on_call(self, payload):
+        await self.group_call_event(payload["group"], "notified", {"by": self.channel_name})
+
+    async def on_whisper(self, payload):
+        await self.send_to(payload["to"], "whispered", {"text": payload["text"]})
+
+    async def on_whoami(self):
+        return self.channel_name
+
+    async def on_bye(self):
+        await self.close(4001, "bye")
+
+    @server_only
+    async def on_notified(self, payload):
+        await self.emit("notified", payload)
+
+
+ROOMS = pytest.mark.parametrize("room", [SyncRoom, AsyncRoom], ids=["sync", "async"])
+
+
+async def join(room, group, n=2):
+    comms = []
+    for _ in range(n):
+        comm = communicator(room)
+        assert (await comm.connect())[0]
+        assert group in (await request(comm, "join", group=group))["data"]
+        comms.append(comm)
+    return comms
+
+
+@ROOMS
+async def test_group_send_reaches_every_member(channel_layer, room):
+    a, b = await join(room, "room1")
+    outsider = communicator(room)
+    await outsider.connect()
+    await send(a, "say", group="room1", text="hi")
+    assert await receive(a) == {"event": "said", "text": "hi"}
+    assert await receive(b) == {"event": "said", "text": "hi"}
+    assert await outsider.receive_nothing(0.2)
+    for c in (a, b, outsider):
+        await c.disconnect()
+
+
+@ROOMS
+async def test_exclude_self(channel_layer, room):
+    a, b = await join(room, "room2")
+    await send(a, "say_others", group="room2", text="hi")
+    assert await receive(b) == {"event": "said", "text": "hi"}
+    assert await a.receive_nothing(0.2)
+    await a.disconnect()
+    await b.disconnect()
+
+
+@ROOMS
+async def test_group_discard(channel_layer, room):
+    a, b = await join(room, "room3")
+    assert (await request(b, "leave", group="room3"))["data"] == []
+    await send(a, "say", group="room3", text="hi")
+    assert await receive(a) == {"event": "said", "text": "hi"}
+    assert await b.receive_nothing(0.2)
+    await a.disconnect()
+    await b.disconnect()
+
+
+@ROOMS
+async def test_send_to_one_socket(channel_layer, room):
+    a, b = await join(room, "room4")
+    b_name = (await request(b, "whoami"))["data"]
+    await send(a, "whisper", to=b_name, text="psst")
+    assert await receive(b) == {"event": "whispered", "text": "psst"}
+    assert await a.receive_nothing(0.2)
+    await a.disconnect()
+    await b.disconnect()
+
+
+@ROOMS
+async def test_group_call_event_runs_server_side_handlers(channel_layer, room):
+    a, b = await join(room, "room5")
+    a_name = (await request(a, "whoami"))["data"]
+    await send(a, "call", group="room5")
+    # on_notified is @server_only: reached by group_call_event, it emits to its own client.
+    assert await receive(a) == {"event": "notified", "by": a_name}
+    assert await receive(b) == {"event": "notified", "by": a_name}
+    # ...and a client can't call it.
+    assert (await request(b, "notified"))["code"] == "unknown_event"
+    await a.disconnect()
+    await b.disconnect()
+
+
+@ROOMS
+async def test_close_from_a_handler(channel_layer, room):
+    (a,) = await join(room, "room6", n=1)
+    await send(a, "bye")
+    assert await a.receive_output(1) == {"type": "websocket.close", "code": 4001, "reason": "bye"}
+    await a.disconnect()
+    assert await group_members(channel_layer, "room6") == set()
+
+
+async def test_group_call_event_to_a_member_lacking_the_handler(channel_layer, caplog):
+    class Bare(JSONWebSocket):
+        groups = ["mixed"]
+
+        def on_echo(self, payload):
+            return payload
+
+    (a,) = await join(SyncRoom, "mixed", n=1)
+    bare = communicator(Bare)
+    assert (await bare.connect())[0]
+    with caplog.at_level(logging.DEBUG, logger="easy_channels"):
+        await send(a, "call", group="mixed")
+        assert (await receive(a))["event"] == "notified"
+        assert await bare.receive_nothing(0.3)
+    assert "has no handler for server event 'notified'" in caplog.text
+    # The member lacking the handler is still open and answering.
+    assert (await request(bare, "echo", x=1))["data"] == {"x": 1}
+    await a.disconnect()
+    await bare.disconnect()
+
+
+async def test_class_groups_and_joined_groups(channel_layer):
+    class Lobby(JSONWebSocket):
+        groups = ["lobby", "everyone"]
+
+        def on_groups(self):
+            return sorted(self.joined_groups)
+
+    comm = communicator(Lobby)
+    assert (await comm.connect())[0]
+    assert (await request(comm, "groups"))["data"] == ["everyone", "lobby"]
+    assert len(await group_members(channel_layer, "lobby")) == 1
+    await comm.disconnect()
+    assert await group_members(channel_layer, "lobby") == set()
+    assert await group_members(channel_layer, "everyone") == set()
+
+
+async def test_groups_are_left_on_disconnect(channel_layer):
+    a, b = await join(SyncRoom, "room7")
+    assert len(await group_members(channel_layer, "room7")) == 2
+    await a.disconnect()
+    assert len(await group_members(channel_layer, "room7")) == 1
+    await b.disconnect()
+    assert await group_members(channel_layer, "room7") == set()
+
+
+async def test_a_group_send_is_encoded_once_by_the_sender(channel_layer):
+    """Members receive the finished frame text: nothing is re-encoded per member."""
+    (a,) = await join(SyncRoom, "room8", n=1)
+    probe = await channel_layer.new_channel()
+    await channel_layer.group_add("room8", probe)
+    await send(a, "say", group="room8", text="hi")
+    message = await asyncio.wait_for(channel_layer.receive(probe), 2)
+    assert message == {"type": "easy_channels.frame", "text": '{"event":"said","text":"hi"}'}
+    await channel_layer.group_discard("room8", probe)
+    await a.disconnect()
+
+
+async def test_channels_style_layer_messages_reach_plain_methods(channel_layer, caplog):
+    class Legacy(JSONWebSocket):
+        groups = ["legacy"]
+
+        async def chat_message(self, message):
+            await self.emit("chat", {"text": message["text"]})
+
+        def on_echo(self, payload):
+            return payload
+
+    comm = communicator(Legacy)
+    assert (await comm.connect())[0]
+    await channel_layer.group_send("legacy", {"type": "chat.message", "text": "hi"})
+    assert await receive(comm) == {"event": "chat", "text": "hi"}
+    # Unknown types and types naming library methods are ignored, not fatal.
+    for kind in ("no.such.handler", "accept", "group.add", "on.echo", "websocket.disconnect"):
+        await channel_layer.group_send("legacy", {"type": kind})
+    assert await comm.receive_nothing(0.3)
+    assert "no handler for layer message type 'accept'" in caplog.text
+    assert (await request(comm, "echo", x=1))["data"] == {"x": 1}
+    await comm.disconnect()
+
+
+async def test_bad_group_names_are_a_clear_error_at_the_caller():
+    class Bad(JSONWebSocket):
+        def on_join(self, payload):
+            try:
+                self.group_add(payload["group"])
+            except ValueError as exc:
+                return str(exc)
+
+    comm = communicator(Bad)
+    await comm.connect()
+    for group in ("has space", "", "x" * 100, "émoji"):
+        reply = await request(comm, "join", group=group)
+        assert reply["data"].startswith("Invalid group name")
+    await comm.disconnect()
+
+
+async def test_group_send_from_a_foreign_thread_runs_on_the_consumer_loop(channel_layer):
+    """Consumer methods called from a plain thread (not a handler) still work."""
+    import threading
+
+    holder = {}
+
+    class Threaded(JSONWebSocket):
+        def on_connect(self):
+            holder["consumer"] = self
+
+    comm = communicator(Threaded)
+    await comm.connect()
+    consumer = holder["consumer"]
+    thread = threading.Thread(target=lambda: consumer.emit("from_thread", {"ok": True}))
+    await asyncio.get_running_loop().run_in_executor(None, lambda: (thread.start(), thread.join()))
+    assert await receive(comm) == {"event": "from_thread", "ok": True}
+    await comm.disconnect()
+
+
+async def test_group_call_event_payload_is_a_fresh_dict_per_member(channel_layer):
+    seen = []
+
+    class Mutator(JSONWebSocket):
+        groups = ["mut"]
+
+        @server_only
+        def on_touch(self, payload):
+            payload["count"] += 1
+            seen.append(payload["count"])
+
+    comms = [communicator(Mutator) for _ in range(3)]
+    for c in comms:
+        await c.connect()
+    await channel_layer.group_send(
+        "mut", {"type": "easy_channels.call", "event": "touch", "payload": json.dumps({"count": 0})}
+    )
+    for _ in range(50):
+        if len(seen) == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert seen == [1, 1, 1]
+    for c in comms:
+        await c.disconnect()
