@@ -246,6 +246,8 @@ class JSONWebSocket(AsyncConsumer):
             self.channel_name = await self.channel_layer.new_channel()
         self._inbox: asyncio.Queue[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None]
         self._inbox = asyncio.Queue()
+        self._main_task = asyncio.current_task()
+        self._fatal: Exception | None = None
         self._worker = asyncio.create_task(self._work())
         layer_reader = None
         if self.channel_layer is not None:
@@ -261,12 +263,18 @@ class JSONWebSocket(AsyncConsumer):
                 elif kind == "websocket.disconnect":
                     await self._handle_disconnect(message.get("code", 1005))
                     break
+        except asyncio.CancelledError:
+            if self._fatal is None:
+                raise
+            self._main_task.uncancel()
         finally:
             for task in (layer_reader, self._worker):
                 if task is not None and not task.done():
                     task.cancel()
             if self._groups:  # cancelled or crashed before a disconnect: don't leak membership
                 await self._leave_all_groups()
+        if self._fatal is not None:
+            raise self._fatal
 
     async def _work(self) -> None:
         """Handle queued items one at a time, in arrival order."""
@@ -313,10 +321,13 @@ class JSONWebSocket(AsyncConsumer):
 
     async def _connect_sequence(self) -> None:
         try:
-            self._middleware = [cls(self) for cls in self._middleware_classes()]
-            for mw in self._middleware:
+            middleware = [cls(self) for cls in self._middleware_classes()]
+            for mw in middleware:
                 if "on_connect" in mw._overridden_hooks():
                     await _call(mw.on_connect, is_async=iscoroutinefunction(mw.on_connect))
+                # Each middleware whose on_connect succeeded gets its on_disconnect, even if a
+                # later one refuses the socket: it may hold something to release.
+                self._middleware.append(mw)
             for group in self.groups:
                 await self._group_add(check_group_name(group))
             await self._call_lifecycle("on_connect")
@@ -337,9 +348,10 @@ class JSONWebSocket(AsyncConsumer):
                 self.scope.get("path"),
             )
             await self._leave_all_groups()
-            # After accept() a close code reaches the client; daphne and uvicorn would
-            # disagree (1011 vs a dropped TCP connection) if the app just died.
-            await self._close(CloseCode.INTERNAL_ERROR if self._accepted else None)
+            if self._accepted:
+                await self._close_internal_error()
+            else:
+                await self._close(None)
             return
         if not self._accepted and not self._closed and not self._gone:
             if self._config["AUTO_ACCEPT"]:
@@ -606,6 +618,29 @@ class JSONWebSocket(AsyncConsumer):
             message["reason"] = protocol.truncate_reason(reason)
         await self._raw_send(message)
 
+    async def _close_internal_error(self) -> None:
+        """
+        Close with 1011 after accept(), the same on every server.
+
+        If the app just died, daphne would send 1011 and uvicorn drop the TCP connection (the
+        browser sees 1006): so send 1011 explicitly. daphne (autobahn) refuses to send 1011
+        through ASGI but sends it itself when the app raises: then end the app with an error.
+        """
+        if self._closed or self._gone:
+            return
+        self._closed = True
+        try:
+            await self.base_send({"type": "websocket.close", "code": CloseCode.INTERNAL_ERROR})
+        except OSError:
+            return
+        except Exception as exc:
+            self._fatal = RuntimeError(
+                f"{type(self).__qualname__}.on_connect() failed after accept(); ending the "
+                "application so that the server closes the socket with 1011"
+            )
+            self._fatal.__cause__ = exc
+            self._main_task.cancel()
+
     async def _send_text(self, text: str) -> None:
         if self._closed or self._gone:
             logger.debug("easy_channels: dropped a frame for closed socket %s", self.channel_name)
@@ -653,18 +688,24 @@ class JSONWebSocket(AsyncConsumer):
         await self._leave_all_groups()
         if self._connecting:
             await self._wait_for_worker(deadline)
-        if self._connected:
-            await self._run_disconnect_hooks(code)
+        await self._run_disconnect_hooks(code)
         await self._wait_for_worker(deadline)
         await self._leave_all_groups()
 
     async def _run_disconnect_hooks(self, code: int) -> None:
-        # Sync hooks run outside the one thread sync handlers share, so a slow sync handler
-        # can't hold up the disconnect.
-        try:
-            await self._call_lifecycle("on_disconnect", code, thread_sensitive=False)
-        except Exception:
-            logger.exception("easy_channels: %s.on_disconnect() failed", type(self).__qualname__)
+        """
+        The consumer's on_disconnect (only if the socket was connected), then the middleware's.
+
+        Sync hooks run outside the one thread sync handlers share, so a slow sync handler
+        can't hold up the disconnect.
+        """
+        if self._connected:
+            try:
+                await self._call_lifecycle("on_disconnect", code, thread_sensitive=False)
+            except Exception:
+                logger.exception(
+                    "easy_channels: %s.on_disconnect() failed", type(self).__qualname__
+                )
         for mw in reversed(self._middleware):
             if "on_disconnect" in mw._overridden_hooks():
                 hook = mw.on_disconnect

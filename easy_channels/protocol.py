@@ -230,7 +230,7 @@ def frame_from_message(message: Any) -> Frame:
     if not isinstance(message, dict):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "A frame must be a JSON object.")
     ack = message.get("ack")
-    if ack is not None and not is_valid_ack(ack):
+    if "ack" in message and not is_valid_ack(ack):
         raise ProtocolError(
             ErrorCode.INVALID_MESSAGE,
             f'"ack" must be an integer or a string of at most {MAX_ACK_LENGTH} characters.',
@@ -315,14 +315,19 @@ MAX_REASON_BYTES = 123  # RFC 6455: a close frame's reason fits in 123 bytes of 
 
 
 def check_close_code(code: int) -> int:
-    """Close codes an application may send (RFC 6455 section 7.4)."""
+    """
+    Close codes an application may send: 1000 or 3000-4999.
+
+    The same rule as the browser's ``WebSocket.close()``; daphne (autobahn) refuses any other
+    code sent through ASGI.
+    """
     if isinstance(code, bool) or not isinstance(code, int):
         raise TypeError(f"A close code must be an int, not {type(code).__name__}.")
-    if code in (1000, 1001, 1008, 1011) or 3000 <= code <= 4999:
+    if code == 1000 or 3000 <= code <= 4999:
         return code
     raise ValueError(
-        f"Invalid close code {code}: use 1000 (normal), 1008, 1011 or an application "
-        "code in 3000-4999 (4000-4999 are free for private use)."
+        f"Invalid close code {code}: use 1000 (normal) or an application code in 3000-4999 "
+        "(4000-4999 are free for private use)."
     )
 
 

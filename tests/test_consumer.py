@@ -243,6 +243,7 @@ async def test_nesting_up_to_the_limit_is_fine():
         {"event": "ünïcode"},
         {"event": "echo\n"},
         {"event": "echo", "ack": True},
+        {"event": "echo", "ack": None},
         {"event": "echo", "ack": 1.5},
         {"event": "echo", "ack": "a" * 65},
         {"event": "echo", "ack": [1]},

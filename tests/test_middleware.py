@@ -275,3 +275,19 @@ async def test_middleware_that_is_not_a_socket_middleware(caplog):
 
     assert (await communicator(Api).connect())[0] is False
     assert "is not a subclass of easy_channels.SocketMiddleware" in caplog.text
+
+
+async def test_middleware_that_connected_is_told_when_a_later_step_refuses():
+    class Refusing(Recorded):
+        middlewares = [Own]
+
+        def on_connect(self):
+            LOG.append("consumer.connect")
+            raise Reject(4403, "No.")
+
+    comm = communicator(Refusing)
+    await comm.connect()
+    assert (await receive(comm))["event"] == "connect_error"
+    await comm.disconnect(code=4403)
+    # The consumer never connected, so its on_disconnect doesn't run; Own's does.
+    assert LOG == ["Own.connect", "consumer.connect", "Own.disconnect:4403"]

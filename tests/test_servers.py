@@ -1,0 +1,135 @@
+"""
+The consumer behind real ASGI servers (uvicorn and daphne) on loopback, with a real client.
+
+Channels apps behave differently per server when they crash (daphne sends 1011, uvicorn drops
+the connection); these tests prove easy_channels gives the client the same answer on both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SERVERS = {
+    "uvicorn": [
+        "-m", "uvicorn", "tests.servers.asgi:application",
+        "--host", "127.0.0.1", "--port", "{port}", "--lifespan", "off", "--log-level", "warning",
+    ],
+    "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "tests.servers.asgi:application"],
+}  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server did not listen on {port} within {timeout}s")
+
+
+@pytest.fixture(scope="module", params=list(SERVERS))
+def server(request):
+    """A real ASGI server process on a loopback port; stopped by its pid afterwards."""
+    port = _free_port()
+    args = [arg.format(port=port) for arg in SERVERS[request.param]]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_for_port(port, proc)
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+ORIGIN = {"origin": "http://127.0.0.1"}
+
+
+async def _request(ws, event, ack=1, **payload):
+    await ws.send(json.dumps({"event": event, "ack": ack, **payload}))
+    return json.loads(await ws.recv())
+
+
+async def test_echo_and_errors_keep_the_socket_open(server):
+    async with connect(f"{server}/ws/echo/", **ORIGIN) as ws:
+        assert await _request(ws, "echo", x=1) == {"event": "ack", "ack": 1, "data": {"x": 1}}
+        assert await _request(ws, "boom", ack=2) == {
+            "event": "error",
+            "code": "handler_error",
+            "message": "Internal server error.",
+            "ack": 2,
+        }
+        await ws.send(b"\x00binary")
+        assert json.loads(await ws.recv())["code"] == "invalid_message"
+        await ws.send("not json")
+        assert json.loads(await ws.recv())["code"] == "invalid_json"
+        assert (await _request(ws, "connect", ack=3))["code"] == "unknown_event"
+        assert (await _request(ws, "echo", ack=4, y=2))["data"] == {"y": 2}
+
+
+async def test_crash_in_on_connect_after_accept_is_1011_on_every_server(server):
+    async with connect(f"{server}/ws/crash/", **ORIGIN) as ws:
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1011
+
+
+async def test_rejection_reaches_the_client_with_its_code(server):
+    async with connect(f"{server}/ws/reject/", **ORIGIN) as ws:
+        assert json.loads(await ws.recv()) == {
+            "event": "connect_error",
+            "code": 4401,
+            "message": "Log in first.",
+        }
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+    assert info.value.rcvd.code == 4401
+
+
+async def test_broadcast_between_two_real_clients(server):
+    async with (
+        connect(f"{server}/ws/chat/ana/", **ORIGIN) as ana,
+        connect(f"{server}/ws/chat/bob/", **ORIGIN) as bob,
+    ):
+        # Both joined once they are connected; the warm-up proves the group works both ways.
+        await ana.send(json.dumps({"event": "say", "ack": 1, "text": "warm-up"}))
+        replies = [json.loads(await ana.recv()) for _ in range(2)]
+        assert {r["event"] for r in replies} == {"ack", "said"}
+        assert json.loads(await bob.recv())["text"] == "warm-up"
+        await bob.send(json.dumps({"event": "say", "text": "hi"}))
+        expected = {"event": "said", "from": "bob", "text": "hi"}
+        assert json.loads(await ana.recv()) == expected
+        assert json.loads(await bob.recv()) == expected
