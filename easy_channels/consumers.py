@@ -87,6 +87,47 @@ def check_group_name(group: object) -> str:
     return group
 
 
+#: Seconds the app waits for its cancelled background tasks before returning.
+_TASK_END_TIMEOUT = 0.1
+
+
+_reapers: set[asyncio.Task[None]] = set()
+
+
+def _reap(task: asyncio.Task[Any]) -> None:
+    """
+    Cancel ``task`` again until it ends, in the background.
+
+    redis-py can swallow a cancel that lands at the wrong moment of a blocking command
+    (redis/redis-py#2028, #2551), and channels-redis' receive then blocks again in BZPOPMIN
+    until a message comes, which on an idle process is never: one leaked task and Redis
+    connection per socket. A second cancel lands somewhere ordinary and ends it.
+    """
+
+    async def reaper() -> None:
+        for _ in range(50):
+            if task.done():
+                return
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.2)
+        if not task.done():
+            logger.warning("easy_channels: a background task ignored cancellation: %r", task)
+
+    reaper_task = asyncio.get_running_loop().create_task(reaper())
+    _reapers.add(reaper_task)
+    reaper_task.add_done_callback(_reapers.discard)
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    if isinstance(exc, TimeoutError):
+        return True
+    try:
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # pragma: no cover - channels-redis (and so redis) is a dependency
+        return False
+    return isinstance(exc, RedisTimeoutError)
+
+
 async def _call(fn: Callable[..., Any], *args: Any, is_async: bool, thread_sensitive=True) -> Any:
     if is_async:
         return await fn(*args)
@@ -149,6 +190,7 @@ class JSONWebSocket(AsyncConsumer):
         self._connected = False
         self._early: list[str] = []  # frames sent before accept()
         self._errors_in_a_row = 0
+        self._stopping = False  # the app is ending: background tasks must not go on
 
     # -- lifecycle hooks (override) ------------------------------------------------------------
 
@@ -268,9 +310,16 @@ class JSONWebSocket(AsyncConsumer):
                 raise
             self._main_task.uncancel()
         finally:
-            for task in (layer_reader, self._worker):
-                if task is not None and not task.done():
-                    task.cancel()
+            self._stopping = True
+            tasks = [t for t in (layer_reader, self._worker) if t is not None and not t.done()]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                # Cancelled tasks normally end at once; don't hold the disconnect for one that
+                # doesn't (see _reap).
+                _, pending = await asyncio.wait(tasks, timeout=_TASK_END_TIMEOUT)
+                for task in pending:
+                    _reap(task)
             if self._groups:  # cancelled or crashed before a disconnect: don't leak membership
                 await self._leave_all_groups()
         if self._fatal is not None:
@@ -515,12 +564,19 @@ class JSONWebSocket(AsyncConsumer):
 
     async def _read_layer(self) -> None:
         delay = 0.1
-        while True:
+        while not self._stopping:
             try:
                 message = await self.channel_layer.receive(self.channel_name)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                if self._stopping:
+                    return
+                if _is_read_timeout(exc):
+                    # An idle blocking receive that outlived the client's read timeout (redis-py
+                    # 8's 5 s default equals channels-redis' 5 s BZPOPMIN): nothing is wrong.
+                    logger.debug("easy_channels: idle channel layer receive timed out; again")
+                    continue
                 logger.warning(
                     "easy_channels: receiving from the channel layer failed; retrying in %.1fs",
                     delay,
@@ -530,6 +586,9 @@ class JSONWebSocket(AsyncConsumer):
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.1
+            if self._stopping:  # a cancel swallowed by the layer's client: the socket is gone
+                logger.debug("easy_channels: dropped a layer message for a finished socket")
+                return
             try:
                 await self._on_layer_message(message)
             except Exception:

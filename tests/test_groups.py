@@ -303,3 +303,72 @@ async def test_group_call_event_payload_is_a_fresh_dict_per_member(channel_layer
     assert seen == [1, 1, 1]
     for c in comms:
         await c.disconnect()
+
+
+@pytest.mark.redis
+async def test_idle_redis_receive_timeouts_are_not_errors(settings, caplog):
+    """
+    redis-py 8 times a read out after 5 s, exactly when channels-redis' blocking receive ends:
+    an idle socket must neither log errors nor stop receiving. A 1 s timeout makes it quick.
+    """
+    import uuid
+
+    from channels.layers import get_channel_layer
+
+    from tests.conftest import REDIS_URL, require_redis
+
+    require_redis()
+    prefix = f"easytest{uuid.uuid4().hex}"
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 1}], "prefix": prefix},
+        }
+    }
+    layer = get_channel_layer()
+    try:
+        a, b = await join(SyncRoom, "idle")
+        await asyncio.sleep(2.5)
+        await send(a, "say", group="idle", text="still here")
+        assert await receive(b) == {"event": "said", "text": "still here"}
+        await a.disconnect()
+        await b.disconnect()
+    finally:
+        await layer.flush()
+        await layer.close_pools()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.redis
+async def test_redis_sockets_disconnect_promptly_and_leave_no_task_behind(channel_layer):
+    """
+    redis-py can swallow a cancel that lands in BZPOPMIN (redis/redis-py#2028); a consumer that
+    waited for its reader, or looped after such a cancel, took seconds per disconnect or leaked
+    a task per socket.
+    """
+    import time
+
+    channel_layer.brpop_timeout = 1  # how long a stray reader may live; 5 s by default
+    comms = [communicator(SyncRoom) for _ in range(12)]
+    for comm in comms:
+        assert (await comm.connect())[0]
+        await request(comm, "join", group="many")
+    await asyncio.sleep(0.3)  # every reader is now blocked in the layer
+    for comm in comms:
+        started = time.monotonic()
+        await comm.disconnect(timeout=5)
+        assert time.monotonic() - started < 1
+    assert await group_members(channel_layer, "many") == set()
+
+    def readers():
+        return [
+            t
+            for t in asyncio.all_tasks()
+            if getattr(t.get_coro(), "__qualname__", "") == "JSONWebSocket._read_layer"
+        ]
+
+    for _ in range(60):
+        if not readers():
+            break
+        await asyncio.sleep(0.05)
+    assert readers() == []
