@@ -19,119 +19,40 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
-from functools import cache
 from typing import Any, ClassVar
 
-from asgiref.sync import iscoroutinefunction
 from channels.consumer import AsyncConsumer, get_handler_name
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
-from django.utils.module_loading import import_string
+from django.core.exceptions import ImproperlyConfigured
 
 from . import protocol
-from .exceptions import Reject, SocketError
-from .handlers import Handler, HandlerTables, build_tables
-from .middleware import SocketMiddleware
+from .errors import error_frame
+from .exceptions import Reject
+from .handlers import Handler, HandlerTables, build_tables, call
+from .layer import (
+    CALL_TYPE,
+    CLOSE_TYPE,
+    FRAME_TYPE,
+    call_message,
+    check_group_name,
+    frame_message,
+    is_read_timeout,
+    reap,
+)
+from .middleware import SocketMiddleware, load_middleware
 from .operations import Operation, run_operation
 from .protocol import CloseCode, ErrorCode, ProtocolError
 
-__all__ = ["CALL_TYPE", "CLOSE_TYPE", "FRAME_TYPE", "JSONWebSocket"]
+__all__ = ["JSONWebSocket"]
 
 logger = logging.getLogger("easy_channels")
-
-#: Channel-layer message types of ours. A frame already encoded once by the sender.
-FRAME_TYPE = "easy_channels.frame"
-#: Call ``on_<event>`` server-side (group_call_event).
-CALL_TYPE = "easy_channels.call"
-#: Close the receiving socket (close_group, close_user).
-CLOSE_TYPE = "easy_channels.close"
-
-_GROUP_NAME_RE = re.compile(r"[A-Za-z0-9\-_.]{1,99}")
 
 
 def _config() -> dict[str, Any]:
     from .conf import get_config  # conf reads settings: import it only once they exist
 
     return get_config()
-
-
-@cache
-def _import_middleware(path: str) -> type[SocketMiddleware]:
-    try:
-        cls = import_string(path)
-    except ImportError as exc:
-        raise ImproperlyConfigured(
-            f"Could not import {path!r} for EASY_CHANNELS['MIDDLEWARE']: {exc}."
-        ) from exc
-    return _check_middleware(cls, "EASY_CHANNELS['MIDDLEWARE']")
-
-
-def _check_middleware(cls: Any, where: str) -> type[SocketMiddleware]:
-    if not (isinstance(cls, type) and issubclass(cls, SocketMiddleware)):
-        raise ImproperlyConfigured(
-            f"{cls!r} in {where} is not a subclass of easy_channels.SocketMiddleware."
-        )
-    return cls
-
-
-def check_group_name(group: object) -> str:
-    """Refuse a bad group name at the caller, not with a TypeError deep in the layer."""
-    if not isinstance(group, str) or _GROUP_NAME_RE.fullmatch(group) is None:
-        raise ValueError(
-            f"Invalid group name {group!r}: use 1-99 ASCII letters, digits, '-', '_' or '.'."
-        )
-    return group
-
-
-#: Seconds the app waits for its cancelled background tasks before returning.
-_TASK_END_TIMEOUT = 0.1
-
-
-_reapers: set[asyncio.Task[None]] = set()
-
-
-def _reap(task: asyncio.Task[Any]) -> None:
-    """
-    Cancel ``task`` again until it ends, in the background.
-
-    redis-py can swallow a cancel that lands at the wrong moment of a blocking command
-    (redis/redis-py#2028, #2551), and channels-redis' receive then blocks again in BZPOPMIN
-    until a message comes, which on an idle process is never: one leaked task and Redis
-    connection per socket. A second cancel lands somewhere ordinary and ends it.
-    """
-
-    async def reaper() -> None:
-        for _ in range(50):
-            if task.done():
-                return
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.2)
-        if not task.done():
-            logger.warning("easy_channels: a background task ignored cancellation: %r", task)
-
-    reaper_task = asyncio.get_running_loop().create_task(reaper())
-    _reapers.add(reaper_task)
-    reaper_task.add_done_callback(_reapers.discard)
-
-
-def _is_read_timeout(exc: BaseException) -> bool:
-    if isinstance(exc, TimeoutError):
-        return True
-    try:
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-    except ImportError:  # pragma: no cover - channels-redis (and so redis) is a dependency
-        return False
-    return isinstance(exc, RedisTimeoutError)
-
-
-async def _call(fn: Callable[..., Any], *args: Any, is_async: bool, thread_sensitive=True) -> Any:
-    if is_async:
-        return await fn(*args)
-    return await database_sync_to_async(fn, thread_sensitive=thread_sensitive)(*args)
 
 
 class JSONWebSocket(AsyncConsumer):
@@ -253,9 +174,7 @@ class JSONWebSocket(AsyncConsumer):
         """
         check_group_name(group)
         layer = self._require_layer("group_send")
-        message = {"type": FRAME_TYPE, "text": protocol.encode_event(event, payload)}
-        if exclude_self:
-            message["exclude"] = self.channel_name
+        message = frame_message(event, payload, self.channel_name if exclude_self else None)
         return run_operation(self, "group_send", layer.group_send, group, message)
 
     def group_call_event(
@@ -272,7 +191,7 @@ class JSONWebSocket(AsyncConsumer):
         layer = self._require_layer("send_to")
         if not isinstance(channel_name, str) or not channel_name:
             raise ValueError(f"Invalid channel name {channel_name!r}.")
-        message = {"type": FRAME_TYPE, "text": protocol.encode_event(event, payload)}
+        message = frame_message(event, payload)
         return run_operation(self, "send_to", layer.send, channel_name, message)
 
     # -- ASGI ----------------------------------------------------------------------------------
@@ -319,7 +238,7 @@ class JSONWebSocket(AsyncConsumer):
                 # doesn't (see _reap).
                 _, pending = await asyncio.wait(tasks, timeout=_TASK_END_TIMEOUT)
                 for task in pending:
-                    _reap(task)
+                    reap(task)
             if self._groups:  # cancelled or crashed before a disconnect: don't leak membership
                 await self._leave_all_groups()
         if self._fatal is not None:
@@ -340,19 +259,20 @@ class JSONWebSocket(AsyncConsumer):
     # -- connect ---------------------------------------------------------------------------------
 
     def _middleware_classes(self) -> list[type[SocketMiddleware]]:
-        classes = [_import_middleware(path) for path in self._config["MIDDLEWARE"]]
-        for entry in self.middlewares:
-            if isinstance(entry, str):
-                classes.append(_import_middleware(entry))
-            else:
-                classes.append(_check_middleware(entry, f"{type(self).__qualname__}.middlewares"))
-        return classes
+        own = f"{type(self).__qualname__}.middlewares"
+        return [
+            *(
+                load_middleware(e, "EASY_CHANNELS['MIDDLEWARE']")
+                for e in self._config["MIDDLEWARE"]
+            ),
+            *(load_middleware(e, own) for e in self.middlewares),
+        ]
 
     async def _call_lifecycle(self, attr: str, *args: Any, thread_sensitive: bool = True) -> None:
         handler = self._tables.lifecycle[attr]
         args = args if handler.takes_arg else ()
         try:
-            await _call(
+            await call(
                 getattr(self, attr),
                 *args,
                 is_async=handler.is_async,
@@ -373,7 +293,7 @@ class JSONWebSocket(AsyncConsumer):
             middleware = [cls(self) for cls in self._middleware_classes()]
             for mw in middleware:
                 if "on_connect" in mw._overridden_hooks():
-                    await _call(mw.on_connect, is_async=iscoroutinefunction(mw.on_connect))
+                    await call(mw.on_connect)
                 # Each middleware whose on_connect succeeded gets its on_disconnect, even if a
                 # later one refuses the socket: it may hold something to release.
                 self._middleware.append(mw)
@@ -471,13 +391,13 @@ class JSONWebSocket(AsyncConsumer):
             await self._protocol_error(exc, ack if exc.ack is None else exc.ack)
             return
         except Exception as exc:
-            await self._send_error_for(exc, ack, message)
+            await self._send_error_for(exc, ack)
             return
         if ack is not None:
             try:
                 text = protocol.encode_ack(ack, result)
             except (TypeError, ValueError) as exc:
-                await self._send_error_for(exc, ack, message)
+                await self._send_error_for(exc, ack)
                 return
             await self._send_text(text)
 
@@ -485,7 +405,7 @@ class JSONWebSocket(AsyncConsumer):
         for mw in self._middleware:
             if "on_receive" in mw._overridden_hooks():
                 hook = mw.on_receive
-                result = await _call(hook, raw, is_async=iscoroutinefunction(hook))
+                result = await call(hook, raw)
                 if result is not None:
                     raw = result
         return raw
@@ -494,8 +414,8 @@ class JSONWebSocket(AsyncConsumer):
         method = getattr(self, handler.attr)
         try:
             if handler.takes_arg:
-                return await _call(method, arg, is_async=handler.is_async)
-            return await _call(method, is_async=handler.is_async)
+                return await call(method, arg, is_async=handler.is_async)
+            return await call(method, is_async=handler.is_async)
         finally:
             await self._settle()
 
@@ -517,35 +437,10 @@ class JSONWebSocket(AsyncConsumer):
                 )
                 await self._close(CloseCode.PROTOCOL_ABUSE, "Too many protocol errors")
 
-    async def _send_error_for(self, exc: Exception, ack: Any, message: dict[str, Any]) -> None:
+    async def _send_error_for(self, exc: Exception, ack: Any) -> None:
         """Turn a handler or middleware exception into an error frame; the socket stays open."""
-        details = None
-        if isinstance(exc, SocketError):
-            code, text, details = exc.code, exc.message, exc.details
-        elif isinstance(exc, Reject):
-            code, text = ErrorCode.FORBIDDEN, exc.reason
-        elif isinstance(exc, PermissionDenied):
-            code, text = ErrorCode.FORBIDDEN, str(exc) or "Permission denied."
-        elif isinstance(exc, ValidationError):
-            code, text = ErrorCode.INVALID, "Invalid data."
-            details = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
-        else:
-            logger.error(
-                "easy_channels: handler error in %s for %s",
-                type(self).__qualname__,
-                self.scope.get("path"),
-                exc_info=exc,
-            )
-            code = ErrorCode.HANDLER_ERROR
-            text = f"{type(exc).__name__}: {exc}" if settings.DEBUG else "Internal server error."
-        if code != ErrorCode.HANDLER_ERROR:
-            logger.info("easy_channels: %s for %s: %s", code, self.scope.get("path"), text)
-        try:
-            frame = protocol.encode_error(code, text, ack, details)
-        except (TypeError, ValueError):
-            logger.exception("easy_channels: could not encode the details of %r", exc)
-            frame = protocol.encode_error(code, text, ack)
-        await self._send_text(frame)
+        where = f"{type(self).__qualname__} for {self.scope.get('path')}"
+        await self._send_text(error_frame(exc, ack, where))
 
     # -- channel layer ---------------------------------------------------------------------------
 
@@ -572,7 +467,7 @@ class JSONWebSocket(AsyncConsumer):
             except Exception as exc:
                 if self._stopping:
                     return
-                if _is_read_timeout(exc):
+                if is_read_timeout(exc):
                     # An idle blocking receive that outlived the client's read timeout (redis-py
                     # 8's 5 s default equals channels-redis' 5 s BZPOPMIN): nothing is wrong.
                     logger.debug("easy_channels: idle channel layer receive timed out; again")
@@ -643,7 +538,7 @@ class JSONWebSocket(AsyncConsumer):
             )
             return
         try:
-            await _call(getattr(self, name), message, is_async=iscoroutinefunction(method))
+            await call(getattr(self, name), message)
         except Exception:
             logger.exception("easy_channels: %s.%s() failed", type(self).__qualname__, name)
         finally:
@@ -769,9 +664,7 @@ class JSONWebSocket(AsyncConsumer):
             if "on_disconnect" in mw._overridden_hooks():
                 hook = mw.on_disconnect
                 try:
-                    await _call(
-                        hook, code, is_async=iscoroutinefunction(hook), thread_sensitive=False
-                    )
+                    await call(hook, code, thread_sensitive=False)
                 except Exception:
                     logger.exception(
                         "easy_channels: %s.on_disconnect() failed", type(mw).__qualname__
@@ -794,14 +687,8 @@ class JSONWebSocket(AsyncConsumer):
             await asyncio.wait({worker})
 
 
-def call_message(event: str, payload: dict[str, Any] | None) -> dict[str, Any]:
-    """The layer message of group_call_event: the payload is JSON-encoded once for all members."""
-    if not protocol.is_valid_event_name(event):
-        raise ValueError(f"Invalid event name {event!r}.")
-    if payload is not None and not isinstance(payload, dict):
-        raise TypeError(f"The payload of {event!r} must be a dict, not {type(payload).__name__}.")
-    return {"type": CALL_TYPE, "event": event, "payload": protocol.encode_frame(payload or {})}
-
+#: Seconds the app waits for its cancelled background tasks before returning.
+_TASK_END_TIMEOUT = 0.1
 
 # The library base itself has empty tables.
 JSONWebSocket._tables = build_tables(JSONWebSocket, (JSONWebSocket,))

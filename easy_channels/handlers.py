@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from asgiref.sync import iscoroutinefunction
+from channels.db import database_sync_to_async
 
 from .protocol import is_valid_event_name
 
-__all__ = ["Handler", "HandlerTables", "build_tables", "server_only"]
+__all__ = ["Handler", "HandlerTables", "build_tables", "call", "server_only"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -117,3 +118,17 @@ def build_tables(cls: type, library_bases: tuple[type, ...]) -> HandlerTables:
         if attr not in lifecycle:
             lifecycle[attr] = make_handler(attr, getattr(cls, attr))
     return HandlerTables(client, server, lifecycle, tuple(sorted(unreachable)))
+
+
+async def call(
+    fn: Callable[..., Any], *args: Any, is_async: bool | None = None, thread_sensitive: bool = True
+) -> Any:
+    """
+    Await ``fn(*args)``: directly if it is async, else through ``database_sync_to_async`` so the
+    ORM works (and old connections are closed around it).
+    """
+    if is_async is None:
+        is_async = iscoroutinefunction(fn)
+    if is_async:
+        return await fn(*args)
+    return await database_sync_to_async(fn, thread_sensitive=thread_sensitive)(*args)

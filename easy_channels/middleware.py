@@ -17,12 +17,16 @@ Global middleware (``EASY_CHANNELS["MIDDLEWARE"]``) runs before a consumer's own
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 if TYPE_CHECKING:
     from .consumers import JSONWebSocket
 
-__all__ = ["SocketMiddleware"]
+__all__ = ["SocketMiddleware", "load_middleware"]
 
 _HOOKS = ("on_connect", "on_receive", "on_disconnect")
 
@@ -50,3 +54,27 @@ class SocketMiddleware:
     def _overridden_hooks(cls) -> frozenset[str]:
         """Hooks a subclass defines: the base no-ops are skipped, so they cost no thread hop."""
         return frozenset(h for h in _HOOKS if getattr(cls, h) is not getattr(SocketMiddleware, h))
+
+
+def load_middleware(entry: str | type, where: str) -> type[SocketMiddleware]:
+    """A middleware class from a class or a dotted path; ``where`` names the setting for errors."""
+    if isinstance(entry, str):
+        return _import_middleware(entry, where)
+    return _check_middleware(entry, where)
+
+
+@cache
+def _import_middleware(path: str, where: str) -> type[SocketMiddleware]:
+    try:
+        cls = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"Could not import {path!r} for {where}: {exc}.") from exc
+    return _check_middleware(cls, where)
+
+
+def _check_middleware(cls: Any, where: str) -> type[SocketMiddleware]:
+    if not (isinstance(cls, type) and issubclass(cls, SocketMiddleware)):
+        raise ImproperlyConfigured(
+            f"{cls!r} in {where} is not a subclass of easy_channels.SocketMiddleware."
+        )
+    return cls

@@ -1,0 +1,109 @@
+"""
+Our side of the channel layer: the message types sockets exchange, their builders, and the
+helpers that keep a socket's layer receive well-behaved.
+
+Server-side messages travel under fixed types of ours (``easy_channels.*``); a client frame
+never chooses a layer ``type``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+from . import protocol
+
+__all__ = [
+    "CALL_TYPE",
+    "CLOSE_TYPE",
+    "FRAME_TYPE",
+    "call_message",
+    "check_group_name",
+    "close_message",
+    "frame_message",
+]
+
+logger = logging.getLogger("easy_channels")
+
+#: Channel-layer message types of ours. A frame already encoded once by the sender.
+FRAME_TYPE = "easy_channels.frame"
+#: Call ``on_<event>`` server-side (group_call_event).
+CALL_TYPE = "easy_channels.call"
+#: Close the receiving socket (close_group, close_user).
+CLOSE_TYPE = "easy_channels.close"
+
+_GROUP_NAME_RE = re.compile(r"[A-Za-z0-9\-_.]{1,99}")
+
+
+def check_group_name(group: object) -> str:
+    """Refuse a bad group name at the caller, not with a TypeError deep in the layer."""
+    if not isinstance(group, str) or _GROUP_NAME_RE.fullmatch(group) is None:
+        raise ValueError(
+            f"Invalid group name {group!r}: use 1-99 ASCII letters, digits, '-', '_' or '.'."
+        )
+    return group
+
+
+def frame_message(event: str, payload: dict[str, Any] | None, exclude: str | None = None):
+    """The layer message of a send: the frame is encoded once, here, for every receiver."""
+    message = {"type": FRAME_TYPE, "text": protocol.encode_event(event, payload)}
+    if exclude is not None:
+        message["exclude"] = exclude
+    return message
+
+
+def call_message(event: str, payload: dict[str, Any] | None) -> dict[str, Any]:
+    """The layer message of group_call_event: the payload is JSON-encoded once for all members."""
+    if not protocol.is_valid_event_name(event):
+        raise ValueError(f"Invalid event name {event!r}.")
+    if payload is not None and not isinstance(payload, dict):
+        raise TypeError(f"The payload of {event!r} must be a dict, not {type(payload).__name__}.")
+    return {"type": CALL_TYPE, "event": event, "payload": protocol.encode_frame(payload or {})}
+
+
+def close_message(code: int = protocol.CloseCode.PROTOCOL_ABUSE, reason: str | None = None):
+    """The layer message that makes receiving sockets close themselves."""
+    protocol.check_close_code(code)
+    message: dict[str, Any] = {"type": CLOSE_TYPE, "code": code}
+    if reason:
+        message["reason"] = protocol.truncate_reason(reason)
+    return message
+
+
+_reapers: set[asyncio.Task[None]] = set()
+
+
+def reap(task: asyncio.Task[Any]) -> None:
+    """
+    Cancel ``task`` again until it ends, in the background.
+
+    redis-py can swallow a cancel that lands at the wrong moment of a blocking command
+    (redis/redis-py#2028, #2551), and channels-redis' receive then blocks again in BZPOPMIN
+    until a message comes, which on an idle process is never: one leaked task and Redis
+    connection per socket. A second cancel lands somewhere ordinary and ends it.
+    """
+
+    async def reaper() -> None:
+        for _ in range(50):
+            if task.done():
+                return
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.2)
+        if not task.done():
+            logger.warning("easy_channels: a background task ignored cancellation: %r", task)
+
+    reaper_task = asyncio.get_running_loop().create_task(reaper())
+    _reapers.add(reaper_task)
+    reaper_task.add_done_callback(_reapers.discard)
+
+
+def is_read_timeout(exc: BaseException) -> bool:
+    if isinstance(exc, TimeoutError):
+        return True
+    try:
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # pragma: no cover - channels-redis (and so redis) is a dependency
+        return False
+    return isinstance(exc, RedisTimeoutError)
