@@ -23,6 +23,16 @@ __all__ = ["DEFAULTS", "get_config"]
 DEFAULTS: dict[str, Any] = {
     # Dotted paths of SocketMiddleware classes run, in order, before each consumer's own.
     "MIDDLEWARE": [],
+    # {"route": "dotted.path.Consumer"}: consumers registered without @register.
+    "SOCKETS": {},
+    # Prefix of every registered route ("ws/" serves "chat/<name>/" at /ws/chat/<name>/).
+    "URL_PREFIX": "ws/",
+    # Authenticated sockets join a per-user group, so user_send()/close_user() reach them.
+    "USER_GROUPS": True,
+    # easy_channels.middleware.Throttle: RATE messages per period ("20/s", "100/m", "1000/h"),
+    # BURST extra messages allowed at once, and CLOSE_AFTER rate-limited messages in a row
+    # close the socket with 4429.
+    "THROTTLE": {"RATE": "20/s", "BURST": 20, "CLOSE_AFTER": 50},
     # Accept the socket after on_connect() when it neither accepted nor refused it.
     "AUTO_ACCEPT": True,
     # Alias in CHANNEL_LAYERS that consumers use (a consumer's channel_layer_alias wins).

@@ -39,6 +39,7 @@ from .layer import (
     frame_message,
     is_read_timeout,
     reap,
+    user_group,
 )
 from .middleware import SocketMiddleware, load_middleware
 from .operations import Operation, run_operation
@@ -297,6 +298,10 @@ class JSONWebSocket(AsyncConsumer):
                 # Each middleware whose on_connect succeeded gets its on_disconnect, even if a
                 # later one refuses the socket: it may hold something to release.
                 self._middleware.append(mw)
+            if self._config["USER_GROUPS"] and self.channel_layer is not None:
+                user = self.scope.get("user")
+                if user is not None and getattr(user, "is_authenticated", False):
+                    await self._group_add(user_group(user))
             for group in self.groups:
                 await self._group_add(check_group_name(group))
             await self._call_lifecycle("on_connect")

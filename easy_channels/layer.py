@@ -9,6 +9,7 @@ never chooses a layer ``type``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 from typing import Any
@@ -23,6 +24,7 @@ __all__ = [
     "check_group_name",
     "close_message",
     "frame_message",
+    "user_group",
 ]
 
 logger = logging.getLogger("easy_channels")
@@ -44,6 +46,22 @@ def check_group_name(group: object) -> str:
             f"Invalid group name {group!r}: use 1-99 ASCII letters, digits, '-', '_' or '.'."
         )
     return group
+
+
+_USER_GROUP_PREFIX = "easy_channels.user."
+
+
+def user_group(user: Any) -> str:
+    """
+    The group every socket of ``user`` (a user object or its primary key) joins.
+
+    Primary keys that aren't valid in a group name (or are too long) are hashed.
+    """
+    key = str(getattr(user, "pk", user))
+    name = _USER_GROUP_PREFIX + key
+    if _GROUP_NAME_RE.fullmatch(name) is None:
+        name = _USER_GROUP_PREFIX + "h" + hashlib.sha256(key.encode()).hexdigest()[:40]
+    return name
 
 
 def frame_message(event: str, payload: dict[str, Any] | None, exclude: str | None = None):
