@@ -6,4 +6,7 @@ class EasyChannelsConfig(AppConfig):
     verbose_name = "Easy Channels"
 
     def ready(self) -> None:
-        from . import conf  # noqa: F401  (registers the setting_changed receiver)
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .registry import autodiscover
+
+        autodiscover()

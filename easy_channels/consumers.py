@@ -56,7 +56,20 @@ def _config() -> dict[str, Any]:
     return get_config()
 
 
-class JSONWebSocket(AsyncConsumer):
+class _ConsumerType(type):
+    r"""
+    Lets a consumer class be routed without ``as_asgi()``, as the original README does:
+    ``re_path(r"^ws/chat/(?P<name>\w+)/", ChatConsumer)``. Called with an ASGI scope, receive
+    and send, the class runs a new instance; called any other way, it makes an instance.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 3 and not kwargs and isinstance(args[0], dict) and "type" in args[0]:
+            return cls.as_asgi()(*args)
+        return super().__call__(*args, **kwargs)
+
+
+class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
     """
     Subclass it and write ``on_<event>`` methods (``def`` or ``async def``)::
 

@@ -17,8 +17,11 @@ Global middleware (``EASY_CHANNELS["MIDDLEWARE"]``) runs before a consumer's own
 
 from __future__ import annotations
 
+import logging
+import re
+import time
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -26,7 +29,9 @@ from django.utils.module_loading import import_string
 if TYPE_CHECKING:
     from .consumers import JSONWebSocket
 
-__all__ = ["SocketMiddleware", "load_middleware"]
+__all__ = ["RequireAuthentication", "SocketMiddleware", "Throttle", "load_middleware", "parse_rate"]
+
+logger = logging.getLogger("easy_channels")
 
 _HOOKS = ("on_connect", "on_receive", "on_disconnect")
 
@@ -78,3 +83,88 @@ def _check_middleware(cls: Any, where: str) -> type[SocketMiddleware]:
             f"{cls!r} in {where} is not a subclass of easy_channels.SocketMiddleware."
         )
     return cls
+
+
+# -- built-in middleware ------------------------------------------------------------------------
+
+
+class RequireAuthentication(SocketMiddleware):
+    """
+    Refuse sockets whose ``scope["user"]`` is not authenticated, with close code 4401.
+
+    Needs channels' ``AuthMiddlewareStack`` around the router to put the user in the scope.
+    """
+
+    code = 4401
+    reason = "Authentication required."
+
+    def on_connect(self) -> None:
+        from .exceptions import Reject
+
+        user = self.scope.get("user")
+        if user is None or not getattr(user, "is_authenticated", False):
+            raise Reject(self.code, self.reason)
+
+
+_RATE_RE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*(s|sec|second|m|min|minute|h|hour)\s*")
+_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
+_PERIODS |= {"h": 3600, "hour": 3600}
+
+
+def parse_rate(rate: Any) -> tuple[int, float]:
+    """``"20/s"`` -> (20, 1.0); ``"100/5m"`` -> (100, 300.0). Raises ValueError."""
+    match = _RATE_RE.fullmatch(rate) if isinstance(rate, str) else None
+    if match is None or int(match[1]) <= 0:
+        raise ValueError(f"invalid rate {rate!r}; use '<count>/<period>' such as '20/s' or '100/m'")
+    return int(match[1]), int(match[2] or 1) * _PERIODS[match[3]]
+
+
+class Throttle(SocketMiddleware):
+    """
+    Per-socket rate limit on client frames (a token bucket).
+
+    ``EASY_CHANNELS["THROTTLE"]`` sets ``RATE`` ("20/s"), ``BURST`` (extra frames allowed at
+    once) and ``CLOSE_AFTER`` (rate-limited frames in a row that close the socket with 4429).
+    Subclasses may set ``rate``, ``burst`` and ``close_after`` instead. A frame over the rate
+    gets a ``rate_limited`` error and never reaches its handler.
+    """
+
+    rate: ClassVar[str | None] = None
+    burst: ClassVar[int | None] = None
+    close_after: ClassVar[int | None] = None
+    close_code = 4429
+
+    def __init__(self, consumer: JSONWebSocket):
+        from .conf import get_config
+
+        super().__init__(consumer)
+        config = get_config()["THROTTLE"]
+        count, period = parse_rate(self.rate or config.get("RATE", "20/s"))
+        burst = self.burst if self.burst is not None else config.get("BURST", count)
+        self._capacity = float(count + burst)
+        self._per_second = count / period
+        self._close_after = self.close_after or config.get("CLOSE_AFTER", 50)
+        self._tokens = self._capacity
+        self._stamp = time.monotonic()
+        self._limited_in_a_row = 0
+
+    async def on_receive(self, message: dict[str, Any]) -> None:
+        from .exceptions import SocketError
+
+        now = time.monotonic()
+        self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._per_second)
+        self._stamp = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            self._limited_in_a_row = 0
+            return
+        self._limited_in_a_row += 1
+        logger.info(
+            "easy_channels: rate-limited a frame from %s (%d in a row)",
+            self.scope.get("path"),
+            self._limited_in_a_row,
+        )
+        if self._limited_in_a_row >= self._close_after:
+            logger.warning("easy_channels: closing %s: it keeps flooding", self.scope.get("path"))
+            await self.consumer.close(self.close_code, "Too many messages.")
+        raise SocketError("rate_limited", "Too many messages; slow down.")

@@ -1,0 +1,290 @@
+"""
+System checks (``manage.py check``): misconfiguration is reported at startup with the fix,
+instead of surfacing as a refused socket in production.
+
+Ids: ``easy_channels.E0xx`` errors, ``easy_channels.W0xx`` warnings.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from .conf import DEFAULTS, get_config
+
+__all__ = ["check_asgi_application", "check_consumers", "check_settings"]
+
+_SETTING = "EASY_CHANNELS"
+
+
+def _error(id_: int, msg: str, hint: str, obj: Any = None) -> Error:
+    return Error(msg, hint=hint, obj=obj, id=f"easy_channels.E{id_:03d}")
+
+
+def _warning(id_: int, msg: str, hint: str, obj: Any = None) -> Warning:
+    return Warning(msg, hint=hint, obj=obj, id=f"easy_channels.W{id_:03d}")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and value > 0
+
+
+def _str_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+
+
+def _str_dict(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+#: key -> (test, what it must be)
+_TYPES = {
+    "MIDDLEWARE": (_str_list, "a list of dotted paths"),
+    "SOCKETS": (_str_dict, 'a dict of {"route/": "dotted.path.Consumer"}'),
+    "URL_PREFIX": (lambda v: isinstance(v, str) and not v.startswith("/"), "a string not "
+                   "starting with '/' (routes match the path without its leading slash)"),
+    "USER_GROUPS": (lambda v: isinstance(v, bool), "True or False"),
+    "AUTO_ACCEPT": (lambda v: isinstance(v, bool), "True or False"),
+    "CHANNEL_LAYER": (lambda v: isinstance(v, str), "an alias of CHANNEL_LAYERS"),
+    "MAX_MESSAGE_SIZE": (_positive_int, "a positive number of bytes"),
+    "MAX_JSON_DEPTH": (_positive_int, "a positive integer"),
+    "MAX_CONSECUTIVE_ERRORS": (_positive_int, "a positive integer"),
+    "MAX_PENDING_MESSAGES": (_positive_int, "a positive integer"),
+    "DISCONNECT_TIMEOUT": (_positive_number, "a positive number of seconds"),
+    "THROTTLE": (lambda v: isinstance(v, dict), 'a dict like {"RATE": "20/s", ...}'),
+}  # fmt: skip
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs=None, **kwargs: Any) -> list[Any]:
+    """E001-E004, W001: the EASY_CHANNELS dict itself."""
+    user = getattr(settings, _SETTING, None)
+    if user is None:
+        return []
+    if not isinstance(user, dict):
+        return [
+            _error(
+                1,
+                f"{_SETTING} must be a dict, not {type(user).__name__}.",
+                f'Write {_SETTING} = {{"URL_PREFIX": "ws/", ...}} in settings.py.',
+            )
+        ]
+    messages: list[Any] = []
+    for key in sorted(set(user) - set(DEFAULTS)):
+        messages.append(
+            _warning(
+                1,
+                f"{_SETTING} has an unknown key {key!r}; it is ignored.",
+                f"Valid keys: {', '.join(sorted(DEFAULTS))}.",
+            )
+        )
+    bad_types = set()
+    for key, (test, expected) in _TYPES.items():
+        if key in user and not test(user[key]):
+            bad_types.add(key)
+            messages.append(
+                _error(
+                    2,
+                    f"{_SETTING}[{key!r}] is {user[key]!r}; it must be {expected}.",
+                    f"Fix {_SETTING}[{key!r}] in settings.py, or remove it to use the "
+                    f"default {DEFAULTS[key]!r}.",
+                )
+            )
+    if bad_types:
+        return messages
+    messages += _check_middleware_setting()
+    messages += _check_channel_layer()
+    messages += _check_throttle(get_config()["THROTTLE"])
+    return messages
+
+
+def _check_middleware_setting() -> list[Any]:
+    from .middleware import load_middleware
+
+    messages = []
+    for path in get_config()["MIDDLEWARE"]:
+        try:
+            load_middleware(path, f"{_SETTING}['MIDDLEWARE']")
+        except ImproperlyConfigured as exc:
+            messages.append(
+                _error(
+                    3,
+                    str(exc),
+                    "Each entry must be the dotted path of an easy_channels.SocketMiddleware "
+                    "subclass, like 'myapp.sockets.TokenMiddleware'.",
+                )
+            )
+    return messages
+
+
+def _check_channel_layer() -> list[Any]:
+    alias = get_config()["CHANNEL_LAYER"]
+    layers = getattr(settings, "CHANNEL_LAYERS", None)
+    if not layers:
+        return [
+            _warning(
+                2,
+                "CHANNEL_LAYERS is not configured: groups, group_send(), send_to() and "
+                "user groups won't work.",
+                'Add CHANNEL_LAYERS = {"default": {"BACKEND": '
+                '"channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": '
+                '["redis://127.0.0.1:6379"]}}} (or channels.layers.InMemoryChannelLayer in '
+                "development).",
+            )
+        ]
+    if alias not in layers:
+        return [
+            _error(
+                4,
+                f"{_SETTING}['CHANNEL_LAYER'] is {alias!r}, which is not in CHANNEL_LAYERS.",
+                f"Use one of {sorted(layers)}.",
+            )
+        ]
+    return []
+
+
+def _check_throttle(throttle: dict[str, Any]) -> list[Any]:
+    from .middleware import parse_rate
+
+    messages = []
+    try:
+        parse_rate(throttle.get("RATE", DEFAULTS["THROTTLE"]["RATE"]))
+    except ValueError as exc:
+        messages.append(
+            _error(5, f"{_SETTING}['THROTTLE']['RATE']: {exc}", 'Use "20/s", "100/m" or "1000/h".')
+        )
+    for key in ("BURST", "CLOSE_AFTER"):
+        if key in throttle and not (
+            isinstance(throttle[key], int) and not isinstance(throttle[key], bool)
+        ):
+            messages.append(
+                _error(
+                    5,
+                    f"{_SETTING}['THROTTLE'][{key!r}] must be an integer.",
+                    f"Set it to a whole number, like {DEFAULTS['THROTTLE'][key]}.",
+                )
+            )
+    return messages
+
+
+@register(Tags.urls)
+def check_consumers(app_configs=None, **kwargs: Any) -> list[Any]:
+    """E006-E008, W003: routes, consumer classes, their middleware and handler names."""
+    from .middleware import load_middleware
+    from .registry import registry
+
+    user = getattr(settings, _SETTING, None)
+    if user is not None and (
+        not isinstance(user, dict)
+        or any(key in user and not test(user[key]) for key, (test, _) in _TYPES.items())
+    ):
+        return []  # check_settings reports it
+    try:
+        routes = registry.routes()
+    except ImproperlyConfigured as exc:
+        return [_error(6, str(exc), "Fix EASY_CHANNELS['SOCKETS'] or the @register routes.")]
+    messages: list[Any] = []
+    seen: dict[Any, Any] = {}
+    for route in routes:
+        cls = route.consumer
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        other = seen.get(route.key)
+        if other is not None and other is not cls:
+            messages.append(_error(7, f"Two consumers on the socket route {route}.", "", cls))
+        seen[route.key] = cls
+        for entry in cls.middlewares:
+            try:
+                load_middleware(entry, f"{name}.middlewares")
+            except ImproperlyConfigured as exc:
+                messages.append(
+                    _error(
+                        8,
+                        str(exc),
+                        "List SocketMiddleware subclasses (or their dotted paths).",
+                        cls,
+                    )
+                )
+        for attr in cls._tables.unreachable:
+            messages.append(
+                _warning(
+                    3,
+                    f"{name}.{attr}() can never be called: no event name reaches it.",
+                    "Event names are 1-100 ASCII letters, digits or underscores, not starting "
+                    "with '_' and not a name JSONWebSocket uses itself. Rename the method (or "
+                    "prefix it with '_' if it is a helper, not a handler).",
+                    cls,
+                )
+            )
+    return messages
+
+
+@register(Tags.security)
+def check_asgi_application(app_configs=None, **kwargs: Any) -> list[Any]:
+    """W004: the websocket branch of ASGI_APPLICATION reaches our router without an origin check."""
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if not path:
+        return []
+    from django.utils.module_loading import import_string
+
+    try:
+        application = import_string(path)
+    except Exception as exc:  # asgi.py may fail for reasons of its own; say so, don't crash
+        return [
+            _warning(
+                5,
+                f"Could not import ASGI_APPLICATION {path!r} to check it: {exc!r}.",
+                "Make sure ASGI_APPLICATION names your asgi.py's application.",
+            )
+        ]
+    websocket = getattr(application, "application_mapping", {}).get("websocket", application)
+    if _reaches_router_unguarded(websocket, set()):
+        return [
+            _warning(
+                4,
+                "The websocket branch of ASGI_APPLICATION reaches easy_channels' router "
+                "without an origin check: any web site can open sockets with your users' "
+                "cookies (cross-site WebSocket hijacking).",
+                "Wrap it: AllowedHostsOriginValidator(AuthMiddlewareStack(websocket_router)), "
+                "from channels.security.websocket.",
+                path,
+            )
+        ]
+    return []
+
+
+def _reaches_router_unguarded(app: Any, seen: set[int]) -> bool:
+    """Walk wrappers (``inner``/``application``) and URLRouters down to our consumers."""
+    from channels.routing import URLRouter
+    from channels.security.websocket import OriginValidator
+
+    from .consumers import JSONWebSocket
+    from .routing import websocket_router
+
+    if app is None or id(app) in seen:
+        return False
+    seen.add(id(app))
+    if isinstance(app, OriginValidator):
+        return False
+    if app is websocket_router:
+        return True
+    if isinstance(app, type) and issubclass(app, JSONWebSocket):
+        return True
+    consumer = getattr(app, "consumer_class", None)
+    if isinstance(consumer, type) and issubclass(consumer, JSONWebSocket):
+        return True
+    if isinstance(app, URLRouter):
+        return any(_reaches_router_unguarded(r.callback, seen) for r in app.routes)
+    return any(
+        _reaches_router_unguarded(getattr(app, attr, None), seen)
+        for attr in ("inner", "application", "app")
+    )

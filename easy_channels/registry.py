@@ -1,0 +1,175 @@
+"""
+The socket registry: which consumer serves which route.
+
+Apps register consumers in their ``sockets.py`` with :func:`register`; ``EASY_CHANNELS["SOCKETS"]``
+adds consumers that live elsewhere. :class:`~easy_channels.apps.EasyChannelsConfig` imports every
+app's ``sockets`` module at startup, as the admin does with ``admin.py``. Like the admin's site,
+the registry keeps its data in ``_registry`` so ``autodiscover_modules`` can roll back what a
+failing ``sockets.py`` registered.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import path as django_path
+from django.urls import re_path
+from django.utils.module_loading import autodiscover_modules, import_string
+
+if TYPE_CHECKING:
+    from django.urls import URLPattern
+
+    from .consumers import JSONWebSocket
+
+__all__ = ["Route", "SocketRegistry", "autodiscover", "register", "registry"]
+
+C = TypeVar("C", bound=type)
+
+SOCKETS_SETTING = "EASY_CHANNELS['SOCKETS']"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route: a Django ``path()`` route or a regex, the consumer class, an optional name."""
+
+    route: str
+    is_regex: bool
+    consumer: type[JSONWebSocket]
+    name: str | None = None
+    #: Where it was declared: "@register" or EASY_CHANNELS['SOCKETS'].
+    source: str = "@register"
+
+    @property
+    def key(self) -> tuple[bool, str]:
+        return (self.is_regex, self.route)
+
+    def full_route(self, prefix: str) -> str:
+        """The route with URL_PREFIX applied (after a regex's ``^``)."""
+        if not self.is_regex:
+            return prefix + self.route
+        body = self.route[1:] if self.route.startswith("^") else self.route
+        return "^" + re.escape(prefix) + body
+
+    def url_pattern(self, prefix: str) -> URLPattern:
+        make = re_path if self.is_regex else django_path
+        return make(self.full_route(prefix), self.consumer.as_asgi(), name=self.name)
+
+    def __str__(self) -> str:
+        return f"{'regex ' if self.is_regex else ''}{self.route!r}"
+
+
+class SocketRegistry:
+    """Routes registered with :func:`register`, keyed by route (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._registry: dict[tuple[bool, str], Route] = {}
+
+    def register(
+        self,
+        consumer: type[JSONWebSocket],
+        route: str | None = None,
+        *,
+        regex: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        from .consumers import JSONWebSocket
+
+        if (route is None) == (regex is None):
+            raise ImproperlyConfigured(
+                f"register() for {consumer.__qualname__} needs exactly one of a path() route "
+                "('chat/<str:name>/') or regex= ('^chat/(?P<name>\\w+)/$')."
+            )
+        if not (isinstance(consumer, type) and issubclass(consumer, JSONWebSocket)):
+            raise ImproperlyConfigured(
+                f"@register can only register JSONWebSocket subclasses, not {consumer!r}."
+            )
+        entry = Route(route if regex is None else regex, regex is not None, consumer, name)
+        current = self._registry.get(entry.key)
+        if current is not None and _qualname(current.consumer) != _qualname(consumer):
+            raise ImproperlyConfigured(
+                f"Two consumers on the socket route {entry}: {_qualname(current.consumer)} "
+                f"and {_qualname(consumer)}. Give one of them another route."
+            )
+        self._registry[entry.key] = entry  # a re-imported module re-registers its class
+
+    def unregister(self, route: str | None = None, *, regex: str | None = None) -> None:
+        self._registry.pop((regex is not None, route if regex is None else regex), None)
+
+    def registered(self) -> list[Route]:
+        """Routes registered with @register, in registration order."""
+        return list(self._registry.values())
+
+    def routes(self) -> list[Route]:
+        """Every route: @register ones, then EASY_CHANNELS['SOCKETS']. Raises on conflicts."""
+        from .conf import get_config
+
+        routes = self.registered()
+        seen = {r.key: r for r in routes}
+        for route, dotted in get_config()["SOCKETS"].items():
+            entry = Route(route, False, load_consumer(dotted), source=SOCKETS_SETTING)
+            other = seen.get(entry.key)
+            if other is not None and other.consumer is not entry.consumer:
+                raise ImproperlyConfigured(
+                    f"Two consumers on the socket route {entry}: {_qualname(other.consumer)} "
+                    f"({other.source}) and {_qualname(entry.consumer)} ({entry.source})."
+                )
+            if other is None:
+                seen[entry.key] = entry
+                routes.append(entry)
+        return routes
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def load_consumer(dotted: Any) -> type[JSONWebSocket]:
+    """Import a consumer class named in EASY_CHANNELS['SOCKETS']."""
+    from .consumers import JSONWebSocket
+
+    if not isinstance(dotted, str):
+        raise ImproperlyConfigured(
+            f"{SOCKETS_SETTING} values must be dotted paths of consumer classes, not {dotted!r}."
+        )
+    try:
+        cls = import_string(dotted)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"Could not import {dotted!r} for {SOCKETS_SETTING}: {exc}."
+        ) from exc
+    if not (isinstance(cls, type) and issubclass(cls, JSONWebSocket)):
+        raise ImproperlyConfigured(
+            f"{dotted!r} in {SOCKETS_SETTING} is not a subclass of easy_channels.JSONWebSocket."
+        )
+    return cls
+
+
+#: The registry every app's sockets.py registers into.
+registry = SocketRegistry()
+
+
+def register(route: str | None = None, *, regex: str | None = None, name: str | None = None):
+    """
+    Class decorator: serve this consumer at ``route`` (Django ``path()`` syntax) or ``regex``.
+
+    ::
+
+        @register("chat/<str:room>/")
+        class ChatConsumer(JSONWebSocket): ...
+
+    The route gets ``EASY_CHANNELS["URL_PREFIX"]`` ("ws/") in front. Returns the class unchanged.
+    """
+
+    def decorator(consumer: C) -> C:
+        registry.register(consumer, route, regex=regex, name=name)
+        return consumer
+
+    return decorator
+
+
+def autodiscover() -> None:
+    """Import every installed app's ``sockets`` module (rolled back if one raises)."""
+    autodiscover_modules("sockets", register_to=registry)

@@ -1,0 +1,95 @@
+"""
+``websocket_router``: one ASGI app that routes to every registered consumer.
+
+In asgi.py::
+
+    from easy_channels.routing import websocket_router
+
+    application = ProtocolTypeRouter({
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(websocket_router)),
+    })
+
+The router is built on first use, so importing it before Django's apps are ready is fine, and
+rebuilt when the registry or the EASY_CHANNELS setting changes. A path no route matches closes
+the handshake (logged) instead of raising in the server. ``websocket_urlpatterns`` is the plain
+list, for projects that compose their own ``URLRouter``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from channels.routing import URLRouter
+from django.core.signals import setting_changed
+from django.urls import re_path
+
+from .registry import registry
+
+__all__ = ["get_urlpatterns", "websocket_router", "websocket_urlpatterns"]  # noqa: F822
+
+logger = logging.getLogger("easy_channels")
+
+
+def get_urlpatterns() -> list[Any]:
+    """``path()``/``re_path()`` entries for every registered route, with URL_PREFIX applied."""
+    from .conf import get_config
+
+    prefix = get_config()["URL_PREFIX"]
+    return [route.url_pattern(prefix) for route in registry.routes()]
+
+
+async def _unknown_path(scope, receive, send) -> None:
+    """Refuse a handshake no route matches: an ordinary 403, not a traceback in the server."""
+    logger.warning("easy_channels: no socket route for path %r", scope.get("path"))
+    if scope.get("type") != "websocket":
+        return
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close"})
+
+
+class _LazyRouter:
+    """The ASGI app behind ``websocket_router`` (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._router: URLRouter | None = None
+        self._built_from: list[Any] | None = None
+
+    def _current(self) -> URLRouter:
+        from .conf import get_config
+
+        key = [registry.registered(), get_config()]
+        if self._router is None or self._built_from != key:
+            self._router = URLRouter([*get_urlpatterns(), re_path(r"", _unknown_path)])
+            self._built_from = key
+        return self._router
+
+    @property
+    def routes(self) -> list[Any]:
+        """The URLRouter's routes (for introspection, e.g. system checks)."""
+        return self._current().routes
+
+    async def __call__(self, scope, receive, send) -> None:
+        return await self._current()(scope, receive, send)
+
+    def __repr__(self) -> str:
+        return "<easy_channels websocket_router>"
+
+
+websocket_router = _LazyRouter()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "websocket_urlpatterns":
+        return get_urlpatterns()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("EASY_CHANNELS", "INSTALLED_APPS"):
+        websocket_router._router = None
+
+
+setting_changed.connect(_reset)
