@@ -8,6 +8,7 @@ from .consumers import JSONWebSocket
 from .exceptions import EasyChannelsError, Reject, SocketError
 from .handlers import server_only
 from .middleware import SocketMiddleware
+from .registry import register
 
 __version__ = "0.1.0"
 
@@ -18,5 +19,6 @@ __all__ = [
     "SocketError",
     "SocketMiddleware",
     "__version__",
+    "register",
     "server_only",
 ]

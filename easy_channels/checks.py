@@ -181,7 +181,7 @@ def _check_throttle(throttle: dict[str, Any]) -> list[Any]:
 def check_consumers(app_configs=None, **kwargs: Any) -> list[Any]:
     """E006-E008, W003: routes, consumer classes, their middleware and handler names."""
     from .middleware import load_middleware
-    from .registry import registry
+    from .registry import RouteConflict, registry
 
     user = getattr(settings, _SETTING, None)
     if user is not None and (
@@ -191,17 +191,21 @@ def check_consumers(app_configs=None, **kwargs: Any) -> list[Any]:
         return []  # check_settings reports it
     try:
         routes = registry.routes()
+    except RouteConflict as exc:
+        return [_error(7, str(exc), "Remove the route from EASY_CHANNELS['SOCKETS'] or change it.")]
     except ImproperlyConfigured as exc:
-        return [_error(6, str(exc), "Fix EASY_CHANNELS['SOCKETS'] or the @register routes.")]
+        return [
+            _error(
+                6,
+                str(exc),
+                'EASY_CHANNELS["SOCKETS"] maps routes to dotted paths of JSONWebSocket '
+                'subclasses, like {"chat/<str:room>/": "chat.consumers.ChatConsumer"}.',
+            )
+        ]
     messages: list[Any] = []
-    seen: dict[Any, Any] = {}
     for route in routes:
         cls = route.consumer
         name = f"{cls.__module__}.{cls.__qualname__}"
-        other = seen.get(route.key)
-        if other is not None and other is not cls:
-            messages.append(_error(7, f"Two consumers on the socket route {route}.", "", cls))
-        seen[route.key] = cls
         for entry in cls.middlewares:
             try:
                 load_middleware(entry, f"{name}.middlewares")

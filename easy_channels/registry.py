@@ -24,11 +24,15 @@ if TYPE_CHECKING:
 
     from .consumers import JSONWebSocket
 
-__all__ = ["Route", "SocketRegistry", "autodiscover", "register", "registry"]
+__all__ = ["Route", "RouteConflict", "SocketRegistry", "autodiscover", "register", "registry"]
 
 C = TypeVar("C", bound=type)
 
 SOCKETS_SETTING = "EASY_CHANNELS['SOCKETS']"
+
+
+class RouteConflict(ImproperlyConfigured):
+    """Two consumers claim one route."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ class SocketRegistry:
         entry = Route(route if regex is None else regex, regex is not None, consumer, name)
         current = self._registry.get(entry.key)
         if current is not None and _qualname(current.consumer) != _qualname(consumer):
-            raise ImproperlyConfigured(
+            raise RouteConflict(
                 f"Two consumers on the socket route {entry}: {_qualname(current.consumer)} "
                 f"and {_qualname(consumer)}. Give one of them another route."
             )
@@ -112,7 +116,7 @@ class SocketRegistry:
             entry = Route(route, False, load_consumer(dotted), source=SOCKETS_SETTING)
             other = seen.get(entry.key)
             if other is not None and other.consumer is not entry.consumer:
-                raise ImproperlyConfigured(
+                raise RouteConflict(
                     f"Two consumers on the socket route {entry}: {_qualname(other.consumer)} "
                     f"({other.source}) and {_qualname(entry.consumer)} ({entry.source})."
                 )

@@ -10,11 +10,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "easy_channels",
     "tests.testapp",
+    "tests.otherapp",
 ]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-EASY_CHANNELS: dict = {}
+EASY_CHANNELS: dict = {"SOCKETS": {"elsewhere/": "tests.elsewhere.ElsewhereConsumer"}}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
