@@ -241,5 +241,5 @@ def test_checks_run_through_manage_py_check(settings):
     from django.core.management.base import SystemCheckError
 
     settings.EASY_CHANNELS = {"MAX_MESSAGE_SIZE": -1}
-    with pytest.raises(SystemCheckError, match="easy_channels.E002"):
+    with pytest.raises(SystemCheckError, match=r"easy_channels\.E002"):
         call_command("check")

@@ -140,7 +140,9 @@ def test_sockets_setting_errors(settings):
     with pytest.raises(ImproperlyConfigured, match=r"Could not import 'tests.elsewhere.Nope'"):
         registry.routes()
     settings.EASY_CHANNELS = {"SOCKETS": {"x/": "tests.utils.communicator"}}
-    with pytest.raises(ImproperlyConfigured, match="not a subclass of easy_channels.JSONWebSocket"):
+    with pytest.raises(
+        ImproperlyConfigured, match=r"not a subclass of easy_channels\.JSONWebSocket"
+    ):
         registry.routes()
     settings.EASY_CHANNELS = {"SOCKETS": {"chat/<str:name>/": "tests.elsewhere.ElsewhereConsumer"}}
     with pytest.raises(ImproperlyConfigured, match="Two consumers on the socket route"):
