@@ -24,7 +24,7 @@ async def send(comm: WebsocketCommunicator, event: str, **payload: Any) -> None:
     await comm.send_to(text_data=json.dumps({"event": event, **payload}))
 
 
-async def receive(comm: WebsocketCommunicator, timeout: float = 2) -> dict[str, Any]:  # noqa: ASYNC109
+async def receive(comm: WebsocketCommunicator, timeout: float = 2) -> dict[str, Any]:
     return json.loads(await comm.receive_from(timeout))
 
 
