@@ -372,3 +372,24 @@ async def test_redis_sockets_disconnect_promptly_and_leave_no_task_behind(channe
             break
         await asyncio.sleep(0.05)
     assert readers() == []
+
+
+async def test_channel_layer_setting_and_class_alias(settings):
+    from channels.layers import get_channel_layer
+
+    memory = {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    settings.CHANNEL_LAYERS = {"default": memory, "sockets": memory, "special": memory}
+    settings.EASY_CHANNELS = {"CHANNEL_LAYER": "sockets"}
+
+    class Member(JSONWebSocket):
+        groups = ["aliased"]
+
+    class Special(Member):
+        channel_layer_alias = "special"
+
+    for cls, alias in ((Member, "sockets"), (Special, "special")):
+        comm = communicator(cls)
+        assert (await comm.connect())[0]
+        assert len(await group_members(get_channel_layer(alias), "aliased")) == 1
+        assert await group_members(get_channel_layer("default"), "aliased") == set()
+        await comm.disconnect()
