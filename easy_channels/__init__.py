@@ -9,6 +9,20 @@ from .exceptions import EasyChannelsError, Reject, SocketError
 from .handlers import server_only
 from .middleware import SocketMiddleware
 from .registry import register
+from .sending import (
+    aclose_group,
+    aclose_user,
+    agroup_call_event,
+    agroup_send,
+    asend_to,
+    auser_send,
+    close_group,
+    close_user,
+    group_call_event,
+    group_send,
+    send_to,
+    user_send,
+)
 
 __version__ = "0.1.0"
 
@@ -19,6 +33,18 @@ __all__ = [
     "SocketError",
     "SocketMiddleware",
     "__version__",
+    "aclose_group",
+    "aclose_user",
+    "agroup_call_event",
+    "agroup_send",
+    "asend_to",
+    "auser_send",
+    "close_group",
+    "close_user",
+    "group_call_event",
+    "group_send",
     "register",
+    "send_to",
     "server_only",
+    "user_send",
 ]

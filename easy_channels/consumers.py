@@ -38,6 +38,7 @@ from .layer import (
     check_group_name,
     frame_message,
     is_read_timeout,
+    note_serving_loop,
     reap,
     user_group,
 )
@@ -218,6 +219,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         self._config = config
         self.channel_layer = get_channel_layer(self.channel_layer_alias or config["CHANNEL_LAYER"])
         if self.channel_layer is not None:
+            note_serving_loop(self.channel_layer, self._loop)
             self.channel_name = await self.channel_layer.new_channel()
         self._inbox: asyncio.Queue[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None]
         self._inbox = asyncio.Queue()

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 import re
+import weakref
 from typing import Any
 
 from . import protocol
@@ -62,6 +63,27 @@ def user_group(user: Any) -> str:
     if _GROUP_NAME_RE.fullmatch(name) is None:
         name = _USER_GROUP_PREFIX + "h" + hashlib.sha256(key.encode()).hexdigest()[:40]
     return name
+
+
+_serving_loops: weakref.WeakKeyDictionary[Any, asyncio.AbstractEventLoop] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def note_serving_loop(layer: Any, loop: asyncio.AbstractEventLoop) -> None:
+    """Remember the event loop whose sockets receive from ``layer`` (see serving_loop)."""
+    _serving_loops[layer] = loop
+
+
+def serving_loop(layer: Any) -> asyncio.AbstractEventLoop | None:
+    """
+    The running event loop that sockets of this process receive ``layer``'s messages on.
+
+    The in-memory layer's queues belong to that loop: a message put in from another thread's
+    loop doesn't wake it, so senders elsewhere hand their sends to this loop.
+    """
+    loop = _serving_loops.get(layer)
+    return loop if loop is not None and loop.is_running() else None
 
 
 def frame_message(event: str, payload: dict[str, Any] | None, exclude: str | None = None):

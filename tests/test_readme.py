@@ -244,3 +244,18 @@ async def test_as_asgi_overrides_class_attributes(ns, channel_layer):
     await comm.disconnect()
     with pytest.raises(TypeError, match="not an attribute"):
         await communicator(ns["LobbyConsumer"].as_asgi(nope=1)).connect()
+
+
+async def test_testing_example(ns, channel_layer):
+    await ns["check_the_lobby"]()
+
+
+def test_readme_renders_without_warnings():
+    """PyPI refuses a long description that doesn't render."""
+    import docutils.core
+
+    docutils.core.publish_string(
+        README.read_text(),
+        writer="null",
+        settings_overrides={"report_level": 2, "halt_level": 2},
+    )

@@ -1,0 +1,358 @@
+"""
+Send to sockets from anywhere: views, signals, Celery tasks, management commands, threads.
+
+A consumer sends with ``self.group_send(...)``; everything else in a Django project sends with
+the functions here. They exist because the plain Channels recipe,
+``async_to_sync(get_channel_layer().group_send)(group, {"type": ...})``, leaves every caller to
+get four things right:
+
+- **the message**: it is built and validated here, with the same builders the consumer uses
+  (:mod:`easy_channels.layer`), so a bad group name, event name or payload (a reserved key, NaN,
+  something JSON can't encode) raises ``ValueError``/``TypeError`` in the code that sent it, and
+  the frame is encoded once for every receiver;
+- **the thread**: the sync functions work in any thread without a running event loop (a sync
+  view under ASGI or WSGI, a signal handler, a Celery task, a management command, a plain
+  ``threading.Thread``). In a thread that *does* run an event loop they would deadlock it, so
+  they refuse with a RuntimeError that names the ``a``-prefixed twin to await instead;
+- **the in-memory layer**: ``InMemoryChannelLayer`` queues each socket's messages in an
+  ``asyncio.Queue`` that belongs to the server's event loop. Sent from another loop in another
+  thread (what ``async_to_sync`` does in a plain thread), a message is queued without waking the
+  server's loop, so it arrives whenever that loop next wakes up for something else (in asyncio
+  debug mode the send fails). So in-memory sends from another thread run on the loop the
+  sockets wait on;
+- **the transaction**: ``on_commit=True`` sends only once the surrounding transaction commits
+  (nothing at all on rollback), so a socket is never told about a row other connections can't
+  see yet. The message is still validated and encoded at the call, from the data as it is then.
+  A send that fails after the commit is logged, not raised: the data is saved by then, and an
+  exception would turn that into an error response and skip later on_commit callbacks.
+
+``on_commit`` exists on the sync functions only: Django's transaction API is synchronous (an
+async view can't hold ``transaction.atomic()`` open across awaits); in async code, await the
+``a``-prefixed twin after the sync database work it follows has finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+
+from .layer import (
+    call_message,
+    check_group_name,
+    close_message,
+    frame_message,
+    serving_loop,
+    user_group,
+)
+from .protocol import CloseCode
+
+__all__ = [
+    "aclose_group",
+    "aclose_user",
+    "agroup_call_event",
+    "agroup_send",
+    "asend_to",
+    "auser_send",
+    "close_group",
+    "close_user",
+    "group_call_event",
+    "group_send",
+    "send_to",
+    "user_send",
+]
+
+logger = logging.getLogger("easy_channels")
+
+Payload = dict[str, Any] | None
+
+#: Seconds between checks that the in-memory layer's event loop still runs while we wait on it.
+_LOOP_CHECK_INTERVAL = 1.0
+
+
+# -- what is sent where ----------------------------------------------------------------------------
+
+
+def _config() -> dict[str, Any]:
+    from .conf import get_config  # conf reads settings: import it only once they exist
+
+    return get_config()
+
+
+def _layer():
+    alias = _config()["CHANNEL_LAYER"]
+    layer = get_channel_layer(alias)
+    if layer is None:
+        raise ImproperlyConfigured(
+            f"easy_channels can't send: CHANNEL_LAYERS has no layer {alias!r} "
+            "(EASY_CHANNELS['CHANNEL_LAYER']). Add it to settings.py: "
+            "channels_redis.core.RedisChannelLayer in production (needed to reach sockets from "
+            "another process, such as a Celery worker or a management command), or "
+            "channels.layers.InMemoryChannelLayer for development."
+        )
+    return layer
+
+
+def _check_channel_name(channel_name: object) -> str:
+    if not isinstance(channel_name, str) or not channel_name:
+        raise ValueError(f"Invalid channel name {channel_name!r}.")
+    return channel_name
+
+
+def _user_group(user: Any, function: str) -> str:
+    if not _config()["USER_GROUPS"]:
+        raise ImproperlyConfigured(
+            f"{function}() needs per-user groups, which are off: set "
+            "EASY_CHANNELS['USER_GROUPS'] = True in settings.py (sockets join their user's group "
+            "when they connect, so only sockets connected after that are reached)."
+        )
+    if user is None or getattr(user, "pk", user) in (None, ""):
+        raise ValueError(
+            f"{function}() needs a saved user or a user's primary key, not {user!r}: "
+            "anonymous sockets are in no user group."
+        )
+    return user_group(user)
+
+
+# A send, prepared: the layer method to call (group_send or send) and its two arguments.
+_Send = tuple[str, str, dict[str, Any]]
+
+
+def _group_send(group: str, event: str, payload: Payload) -> _Send:
+    check_group_name(group)
+    return "group_send", group, frame_message(event, payload)
+
+
+def _group_call_event(group: str, event: str, payload: Payload) -> _Send:
+    check_group_name(group)
+    return "group_send", group, call_message(event, payload)
+
+
+def _send_to(channel_name: str, event: str, payload: Payload) -> _Send:
+    _check_channel_name(channel_name)
+    return "send", channel_name, frame_message(event, payload)
+
+
+def _close_group(group: str, code: int, reason: str | None) -> _Send:
+    check_group_name(group)
+    return "group_send", group, close_message(code, reason)
+
+
+async def _asend(prepared: _Send) -> None:
+    method, target, message = prepared
+    layer = _layer()
+    send = getattr(layer, method)
+    loop = _in_memory_loop(layer)
+    if loop is None or loop is asyncio.get_running_loop():
+        await send(target, message)
+    else:  # an event loop in another thread than the server's (see the module docstring)
+        await _await_on(loop, lambda: send(target, message))
+
+
+# -- async -----------------------------------------------------------------------------------------
+
+
+async def agroup_send(group: str, event: str, payload: Payload = None) -> None:
+    """Send ``{"event": event, **payload}`` to every socket in ``group``."""
+    await _asend(_group_send(group, event, payload))
+
+
+async def agroup_call_event(group: str, event: str, payload: Payload = None) -> None:
+    """
+    Call ``on_<event>(payload)`` server-side in every socket of ``group``.
+
+    ``@server_only`` handlers are reached too; a member without the handler ignores it.
+    """
+    await _asend(_group_call_event(group, event, payload))
+
+
+async def asend_to(channel_name: str, event: str, payload: Payload = None) -> None:
+    """Send ``{"event": event, **payload}`` to the socket whose ``channel_name`` this is."""
+    await _asend(_send_to(channel_name, event, payload))
+
+
+async def aclose_group(
+    group: str, code: int = CloseCode.PROTOCOL_ABUSE, reason: str | None = None
+) -> None:
+    """Make every socket in ``group`` close itself with ``code`` (1000 or 3000-4999)."""
+    await _asend(_close_group(group, code, reason))
+
+
+async def auser_send(user: Any, event: str, payload: Payload = None) -> None:
+    """
+    Send ``{"event": event, **payload}`` to every socket of ``user`` (a user or its pk).
+
+    Needs ``EASY_CHANNELS["USER_GROUPS"]`` (on by default).
+    """
+    group = _user_group(user, "auser_send")
+    await _asend(_group_send(group, event, payload))
+
+
+async def aclose_user(
+    user: Any, code: int = CloseCode.PROTOCOL_ABUSE, reason: str | None = None
+) -> None:
+    """Close every socket of ``user`` (a user or its pk): on logout, ban, password change."""
+    group = _user_group(user, "aclose_user")
+    await _asend(_close_group(group, code, reason))
+
+
+# -- sync ------------------------------------------------------------------------------------------
+
+
+def _refuse_event_loop(function: str) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(
+        f"easy_channels.{function}() was called from async code (this thread runs an event "
+        f"loop, which it would block): use 'await easy_channels.a{function}(...)' there."
+    )
+
+
+def _in_memory_loop(layer: Any) -> asyncio.AbstractEventLoop | None:
+    """The running event loop whose sockets wait on ``layer``, if it is an in-memory layer."""
+    if not isinstance(layer, InMemoryChannelLayer):
+        return None
+    return serving_loop(layer)
+
+
+def _submit(loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitable[None]]):
+    async def run() -> None:
+        await make()
+
+    coro = run()
+    return coro, asyncio.run_coroutine_threadsafe(coro, loop)
+
+
+def _stopped(coro: Any, future: concurrent.futures.Future[None]) -> RuntimeError:
+    future.cancel()
+    if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+        coro.close()  # never started: don't leave a never-awaited warning behind
+    return RuntimeError(
+        "easy_channels: the event loop of the in-memory channel layer stopped before the "
+        "message was sent."
+    )
+
+
+def _run_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitable[None]]) -> None:
+    """Run ``make()`` on ``loop`` (running in another thread) and wait for it."""
+    coro, future = _submit(loop, make)
+    while True:
+        try:
+            return future.result(timeout=_LOOP_CHECK_INTERVAL)
+        except TimeoutError:
+            if not loop.is_running():
+                raise _stopped(coro, future) from None
+
+
+async def _await_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitable[None]]) -> None:
+    """Run ``make()`` on ``loop`` (running in another thread) and await it from this loop."""
+    coro, future = _submit(loop, make)
+    waiter = asyncio.wrap_future(future)
+    while True:
+        done, _ = await asyncio.wait({waiter}, timeout=_LOOP_CHECK_INTERVAL)
+        if done:
+            return waiter.result()
+        if not loop.is_running():
+            raise _stopped(coro, future)
+
+
+def _send_sync(function: str, prepared: _Send, on_commit: bool) -> None:
+    """Send ``prepared`` now, or when the current transaction commits."""
+    _refuse_event_loop(function)
+    method, target, message = prepared
+    layer = _layer()
+    send = getattr(layer, method)
+
+    def run() -> None:
+        loop = _in_memory_loop(layer)
+        if loop is not None:
+            _run_on(loop, lambda: send(target, message))
+        else:
+            async_to_sync(send)(target, message)
+
+    if not on_commit:
+        run()
+        return
+    if not transaction.get_connection().in_atomic_block:
+        transaction.on_commit(run, using=None)  # Django runs it now: errors reach the caller
+        return
+
+    def after_commit() -> None:
+        # The data is committed by now. Raising would turn the saved write into an error (a
+        # 500 that invites a duplicate retry) and skip the on_commit callbacks registered
+        # after this one, so a failed send is logged instead, like any lost layer message.
+        try:
+            run()
+        except Exception:
+            logger.exception(
+                "easy_channels: %s(%r) failed after the transaction committed; nothing was sent",
+                function,
+                target,
+            )
+
+    logger.debug("easy_channels: %s(%r) deferred until the transaction commits", function, target)
+    transaction.on_commit(after_commit, using=None)
+
+
+def group_send(group: str, event: str, payload: Payload = None, *, on_commit: bool = False) -> None:
+    """
+    Send ``{"event": event, **payload}`` to every socket in ``group``.
+
+    Works in any thread without a running event loop. With ``on_commit=True`` the send waits
+    for the current transaction to commit (outside one it sends at once) and is dropped if it
+    rolls back; a send failing after the commit is logged.
+    """
+    _send_sync("group_send", _group_send(group, event, payload), on_commit)
+
+
+def group_call_event(
+    group: str, event: str, payload: Payload = None, *, on_commit: bool = False
+) -> None:
+    """Call ``on_<event>(payload)`` server-side in every socket of ``group`` (see group_send)."""
+    _send_sync("group_call_event", _group_call_event(group, event, payload), on_commit)
+
+
+def send_to(
+    channel_name: str, event: str, payload: Payload = None, *, on_commit: bool = False
+) -> None:
+    """Send ``{"event": event, **payload}`` to one socket by its ``channel_name``."""
+    _send_sync("send_to", _send_to(channel_name, event, payload), on_commit)
+
+
+def close_group(
+    group: str,
+    code: int = CloseCode.PROTOCOL_ABUSE,
+    reason: str | None = None,
+    *,
+    on_commit: bool = False,
+) -> None:
+    """Make every socket in ``group`` close itself with ``code`` (1000 or 3000-4999)."""
+    _send_sync("close_group", _close_group(group, code, reason), on_commit)
+
+
+def user_send(user: Any, event: str, payload: Payload = None, *, on_commit: bool = False) -> None:
+    """Send ``{"event": event, **payload}`` to every socket of ``user`` (a user or its pk)."""
+    group = _user_group(user, "user_send")
+    _send_sync("user_send", _group_send(group, event, payload), on_commit)
+
+
+def close_user(
+    user: Any,
+    code: int = CloseCode.PROTOCOL_ABUSE,
+    reason: str | None = None,
+    *,
+    on_commit: bool = False,
+) -> None:
+    """Close every socket of ``user`` (a user or its pk): on logout, ban, password change."""
+    group = _user_group(user, "close_user")
+    _send_sync("close_user", _close_group(group, code, reason), on_commit)
