@@ -61,7 +61,13 @@ class EasyChannelsConf(AppConf):
 @cache
 def get_config() -> dict[str, Any]:
     user = getattr(settings, "EASY_CHANNELS", None) or {}
-    return {**DEFAULTS, **user}
+    if not isinstance(user, dict):  # reported by check easy_channels.E001
+        return dict(DEFAULTS)
+    config = {**DEFAULTS, **user}
+    for key, default in DEFAULTS.items():  # {"THROTTLE": {"RATE": "5/s"}} keeps BURST etc.
+        if isinstance(default, dict) and key != "SOCKETS" and isinstance(user.get(key), dict):
+            config[key] = {**default, **user[key]}
+    return config
 
 
 @receiver(setting_changed)

@@ -699,3 +699,21 @@ async def test_on_disconnect_without_argument_and_its_errors_are_logged(caplog):
     comm = await connected(Leaver)
     await comm.disconnect()
     assert "on_disconnect() failed" in caplog.text
+
+
+async def test_max_json_depth_setting(settings):
+    settings.EASY_CHANNELS = {"MAX_JSON_DEPTH": 3}
+    comm = await connected()
+    await comm.send_to(text_data='{"event": "echo", "ack": 1, "x": {"y": [1]}}')  # 3 levels
+    assert (await receive(comm))["event"] == "ack"
+    await comm.send_to(text_data='{"event": "echo", "ack": 2, "x": {"y": [[1]]}}')  # 4 levels
+    assert strip_message(await receive(comm)) == error("invalid_json")
+    await comm.disconnect()
+
+
+def test_partial_dict_settings_keep_their_other_defaults(settings):
+    from easy_channels.conf import get_config
+
+    settings.EASY_CHANNELS = {"THROTTLE": {"RATE": "5/s"}}
+    assert get_config()["THROTTLE"] == {"RATE": "5/s", "BURST": 20, "CLOSE_AFTER": 50}
+    assert get_config()["MAX_MESSAGE_SIZE"] == 1024 * 1024
