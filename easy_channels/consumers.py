@@ -35,6 +35,7 @@ from .layer import (
     CLOSE_TYPE,
     FRAME_TYPE,
     call_message,
+    check_channel_name,
     check_group_name,
     frame_message,
     is_read_timeout,
@@ -204,8 +205,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
     def send_to(self, channel_name: str, event: str, payload: dict[str, Any] | None = None) -> Any:
         """Send ``{"event": event, **payload}`` to the socket whose ``channel_name`` this is."""
         layer = self._require_layer("send_to")
-        if not isinstance(channel_name, str) or not channel_name:
-            raise ValueError(f"Invalid channel name {channel_name!r}.")
+        check_channel_name(channel_name)
         message = frame_message(event, payload)
         return run_operation(self, "send_to", layer.send, channel_name, message)
 
@@ -308,7 +308,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         try:
             middleware = [cls(self) for cls in self._middleware_classes()]
             for mw in middleware:
-                if "on_connect" in mw._overridden_hooks():
+                if "on_connect" in mw._hooks:
                     await call(mw.on_connect)
                 # Each middleware whose on_connect succeeded gets its on_disconnect, even if a
                 # later one refuses the socket: it may hold something to release.
@@ -423,7 +423,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
 
     async def _run_receive_middleware(self, raw: dict[str, Any]) -> dict[str, Any]:
         for mw in self._middleware:
-            if "on_receive" in mw._overridden_hooks():
+            if "on_receive" in mw._hooks:
                 hook = mw.on_receive
                 result = await call(hook, raw)
                 if result is not None:
@@ -681,7 +681,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
                     "easy_channels: %s.on_disconnect() failed", type(self).__qualname__
                 )
         for mw in reversed(self._middleware):
-            if "on_disconnect" in mw._overridden_hooks():
+            if "on_disconnect" in mw._hooks:
                 hook = mw.on_disconnect
                 try:
                     await call(hook, code, thread_sensitive=False)

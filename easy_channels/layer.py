@@ -22,6 +22,7 @@ __all__ = [
     "CLOSE_TYPE",
     "FRAME_TYPE",
     "call_message",
+    "check_channel_name",
     "check_group_name",
     "close_message",
     "frame_message",
@@ -84,6 +85,13 @@ def serving_loop(layer: Any) -> asyncio.AbstractEventLoop | None:
     """
     loop = _serving_loops.get(layer)
     return loop if loop is not None and loop.is_running() else None
+
+
+def check_channel_name(channel_name: object) -> str:
+    """Refuse what can't be a socket's ``channel_name`` at the caller."""
+    if not isinstance(channel_name, str) or not channel_name:
+        raise ValueError(f"Invalid channel name {channel_name!r}.")
+    return channel_name
 
 
 def frame_message(event: str, payload: dict[str, Any] | None, exclude: str | None = None):

@@ -39,6 +39,8 @@ _HOOKS = ("on_connect", "on_receive", "on_disconnect")
 class SocketMiddleware:
     """Base class of socket middleware. Override only the hooks you need."""
 
+    _hooks: ClassVar[frozenset[str]] = frozenset()
+
     def __init__(self, consumer: JSONWebSocket):
         self.consumer = consumer
 
@@ -55,10 +57,12 @@ class SocketMiddleware:
     def on_disconnect(self, code: int) -> None:
         """Runs after the consumer's on_disconnect()."""
 
-    @classmethod
-    def _overridden_hooks(cls) -> frozenset[str]:
-        """Hooks a subclass defines: the base no-ops are skipped, so they cost no thread hop."""
-        return frozenset(h for h in _HOOKS if getattr(cls, h) is not getattr(SocketMiddleware, h))
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The hooks a subclass defines: the base no-ops are skipped, so they cost no thread hop.
+        cls._hooks = frozenset(
+            h for h in _HOOKS if getattr(cls, h) is not getattr(SocketMiddleware, h)
+        )
 
 
 def load_middleware(entry: str | type, where: str) -> type[SocketMiddleware]:

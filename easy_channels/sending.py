@@ -47,6 +47,7 @@ from django.db import transaction
 
 from .layer import (
     call_message,
+    check_channel_name,
     check_group_name,
     close_message,
     frame_message,
@@ -101,12 +102,6 @@ def _layer():
     return layer
 
 
-def _check_channel_name(channel_name: object) -> str:
-    if not isinstance(channel_name, str) or not channel_name:
-        raise ValueError(f"Invalid channel name {channel_name!r}.")
-    return channel_name
-
-
 def _user_group(user: Any, function: str) -> str:
     if not _config()["USER_GROUPS"]:
         raise ImproperlyConfigured(
@@ -137,7 +132,7 @@ def _group_call_event(group: str, event: str, payload: Payload) -> _Send:
 
 
 def _send_to(channel_name: str, event: str, payload: Payload) -> _Send:
-    _check_channel_name(channel_name)
+    check_channel_name(channel_name)
     return "send", channel_name, frame_message(event, payload)
 
 

@@ -45,6 +45,16 @@ def redis_layer_config(prefix: str) -> dict:
     }
 
 
+@pytest.fixture
+def clean_registry():
+    """Register test-only consumers without leaking them into other tests."""
+    from easy_channels.registry import registry
+
+    saved = dict(registry._registry)
+    yield registry
+    registry._registry = saved
+
+
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def channel_layer(request, settings):
     """The default channel layer, in-memory or Redis (see module docstring)."""

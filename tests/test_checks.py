@@ -8,16 +8,8 @@ from django.core.checks import Error, Warning
 from easy_channels import JSONWebSocket, register
 from easy_channels.checks import check_asgi_application, check_consumers, check_settings
 from easy_channels.conf import DEFAULTS
-from easy_channels.registry import registry
 
 SOCKETS = {"elsewhere/": "tests.elsewhere.ElsewhereConsumer"}
-
-
-@pytest.fixture
-def clean_registry():
-    saved = dict(registry._registry)
-    yield registry
-    registry._registry = saved
 
 
 def test_the_test_project_is_clean():

@@ -26,14 +26,6 @@ from tests.utils import communicator, receive, request, send
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def clean_registry():
-    """Register test-only consumers without leaking them into other tests."""
-    saved = dict(registry._registry)
-    yield registry
-    registry._registry = saved
-
-
 def test_autodiscovery_found_both_apps_and_the_setting():
     routes = {(r.route, r.consumer.__qualname__, r.source) for r in registry.routes()}
     assert routes == {
