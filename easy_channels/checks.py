@@ -65,6 +65,11 @@ _TYPES = {
 }  # fmt: skip
 
 
+def _bad_types(user: dict[str, Any]) -> list[str]:
+    """Keys of the user's EASY_CHANNELS dict whose value has the wrong type, in _TYPES order."""
+    return [key for key, (test, _) in _TYPES.items() if key in user and not test(user[key])]
+
+
 @register(Tags.compatibility)
 def check_settings(app_configs=None, **kwargs: Any) -> list[Any]:
     """E001-E004, W001: the EASY_CHANNELS dict itself."""
@@ -88,18 +93,17 @@ def check_settings(app_configs=None, **kwargs: Any) -> list[Any]:
                 f"Valid keys: {', '.join(sorted(DEFAULTS))}.",
             )
         )
-    bad_types = set()
-    for key, (test, expected) in _TYPES.items():
-        if key in user and not test(user[key]):
-            bad_types.add(key)
-            messages.append(
-                _error(
-                    2,
-                    f"{_SETTING}[{key!r}] is {user[key]!r}; it must be {expected}.",
-                    f"Fix {_SETTING}[{key!r}] in settings.py, or remove it to use the "
-                    f"default {DEFAULTS[key]!r}.",
-                )
+    bad_types = _bad_types(user)
+    for key in bad_types:
+        expected = _TYPES[key][1]
+        messages.append(
+            _error(
+                2,
+                f"{_SETTING}[{key!r}] is {user[key]!r}; it must be {expected}.",
+                f"Fix {_SETTING}[{key!r}] in settings.py, or remove it to use the "
+                f"default {DEFAULTS[key]!r}.",
             )
+        )
     if bad_types:
         return messages
     messages += _check_middleware_setting()
@@ -184,10 +188,7 @@ def check_consumers(app_configs=None, **kwargs: Any) -> list[Any]:
     from .registry import RouteConflict, registry
 
     user = getattr(settings, _SETTING, None)
-    if user is not None and (
-        not isinstance(user, dict)
-        or any(key in user and not test(user[key]) for key, (test, _) in _TYPES.items())
-    ):
+    if user is not None and (not isinstance(user, dict) or _bad_types(user)):
         return []  # check_settings reports it
     try:
         routes = registry.routes()

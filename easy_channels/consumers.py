@@ -274,14 +274,13 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
 
     # -- connect ---------------------------------------------------------------------------------
 
-    def _middleware_classes(self) -> list[type[SocketMiddleware]]:
-        own = f"{type(self).__qualname__}.middlewares"
+    @classmethod
+    def _middleware_classes(cls, config: dict[str, Any]) -> list[type[SocketMiddleware]]:
+        """The chain of this class: the global middleware, then its own (also for inspection)."""
+        own = f"{cls.__module__}.{cls.__qualname__}.middlewares"
         return [
-            *(
-                load_middleware(e, "EASY_CHANNELS['MIDDLEWARE']")
-                for e in self._config["MIDDLEWARE"]
-            ),
-            *(load_middleware(e, own) for e in self.middlewares),
+            *(load_middleware(e, "EASY_CHANNELS['MIDDLEWARE']") for e in config["MIDDLEWARE"]),
+            *(load_middleware(e, own) for e in cls.middlewares),
         ]
 
     async def _call_lifecycle(self, attr: str, *args: Any, thread_sensitive: bool = True) -> None:
@@ -306,7 +305,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
 
     async def _connect_sequence(self) -> None:
         try:
-            middleware = [cls(self) for cls in self._middleware_classes()]
+            middleware = [cls(self) for cls in self._middleware_classes(self._config)]
             for mw in middleware:
                 if "on_connect" in mw._hooks:
                     await call(mw.on_connect)

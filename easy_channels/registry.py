@@ -69,7 +69,19 @@ class SocketRegistry:
     """Routes registered with :func:`register`, keyed by route (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._registry: dict[tuple[bool, str], Route] = {}
+        self._routes: dict[tuple[bool, str], Route] = {}
+        #: Bumped on every change, so the router knows when to rebuild without comparing routes.
+        self.version = 0
+
+    @property
+    def _registry(self) -> dict[tuple[bool, str], Route]:
+        # autodiscover_modules() copies and, when a sockets.py fails, reassigns this attribute.
+        return self._routes
+
+    @_registry.setter
+    def _registry(self, routes: dict[tuple[bool, str], Route]) -> None:
+        self._routes = routes
+        self.version += 1
 
     def register(
         self,
@@ -91,20 +103,23 @@ class SocketRegistry:
                 f"@register can only register JSONWebSocket subclasses, not {consumer!r}."
             )
         entry = Route(route if regex is None else regex, regex is not None, consumer, name)
-        current = self._registry.get(entry.key)
+        current = self._routes.get(entry.key)
         if current is not None and _qualname(current.consumer) != _qualname(consumer):
             raise RouteConflict(
                 f"Two consumers on the socket route {entry}: {_qualname(current.consumer)} "
                 f"and {_qualname(consumer)}. Give one of them another route."
             )
-        self._registry[entry.key] = entry  # a re-imported module re-registers its class
+        if current != entry:  # a re-imported module re-registers its class: no change
+            self._routes[entry.key] = entry
+            self.version += 1
 
     def unregister(self, route: str | None = None, *, regex: str | None = None) -> None:
-        self._registry.pop((regex is not None, route if regex is None else regex), None)
+        if self._routes.pop((regex is not None, route if regex is None else regex), None):
+            self.version += 1
 
     def registered(self) -> list[Route]:
         """Routes registered with @register, in registration order."""
-        return list(self._registry.values())
+        return list(self._routes.values())
 
     def routes(self) -> list[Route]:
         """Every route: @register ones, then EASY_CHANNELS['SOCKETS']. Raises on conflicts."""

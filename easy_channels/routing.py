@@ -54,16 +54,17 @@ class _LazyRouter:
     """The ASGI app behind ``websocket_router`` (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._router: URLRouter | None = None
-        self._built_from: list[Any] | None = None
+        self._router: URLRouter
+        self._built_from: tuple[int, dict[str, Any]] | None = None
 
     def _current(self) -> URLRouter:
         from .conf import get_config
 
-        key = [registry.registered(), get_config()]
-        if self._router is None or self._built_from != key:
+        version, config = registry.version, get_config()  # a new config dict after a change
+        built = self._built_from
+        if built is None or built[0] != version or built[1] is not config:
             self._router = URLRouter([*get_urlpatterns(), re_path(r"", _unknown_path)])
-            self._built_from = key
+            self._built_from = (version, config)
         return self._router
 
     @property
@@ -89,7 +90,7 @@ def __getattr__(name: str) -> Any:
 
 def _reset(*, setting: str, **kwargs: Any) -> None:
     if setting in ("EASY_CHANNELS", "INSTALLED_APPS"):
-        websocket_router._router = None
+        websocket_router._built_from = None
 
 
 setting_changed.connect(_reset)

@@ -86,6 +86,8 @@ async def test_url_prefix_setting(settings):
 
 
 async def test_registering_later_rebuilds_the_router(clean_registry):
+    assert (await communicator(websocket_router, "/ws/late/").connect())[0] is False  # built now
+
     @register("late/")
     class Late(JSONWebSocket):
         def on_ping(self):

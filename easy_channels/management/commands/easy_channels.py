@@ -8,7 +8,6 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from easy_channels.conf import get_config
-from easy_channels.middleware import load_middleware
 from easy_channels.registry import registry
 
 
@@ -24,8 +23,7 @@ def describe_routes() -> list[dict[str, Any]]:
     for route in registry.routes():
         cls = route.consumer
         tables = cls._tables
-        chain = [load_middleware(p, "EASY_CHANNELS['MIDDLEWARE']") for p in config["MIDDLEWARE"]]
-        chain += [load_middleware(m, f"{_dotted(cls)}.middlewares") for m in cls.middlewares]
+        chain = cls._middleware_classes(config)
         described.append(
             {
                 "route": "/" + route.full_route(prefix).lstrip("^/"),
