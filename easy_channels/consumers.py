@@ -372,6 +372,10 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
     async def _enqueue_frame(self, message: dict[str, Any]) -> None:
         if self._closed or self._gone:
             return
+        if protocol.is_heartbeat(message.get("text")):
+            # Answered here, not queued: a socket busy in a slow handler is still alive.
+            await self._send_text(protocol.PONG_TEXT)
+            return
         if self._inbox.qsize() >= self._config["MAX_PENDING_MESSAGES"]:
             logger.warning(
                 "easy_channels: dropped a frame from %s: %d frames already wait for a handler",

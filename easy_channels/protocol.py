@@ -29,12 +29,15 @@ __all__ = [
     "ACK_EVENT",
     "CONNECT_ERROR_EVENT",
     "ERROR_EVENT",
+    "PING_EVENT",
+    "PONG_EVENT",
     "RESERVED_EVENTS",
     "ErrorCode",
     "Frame",
     "ProtocolError",
     "encode_event",
     "encode_frame",
+    "is_heartbeat",
     "is_valid_event_name",
     "parse_frame",
     "parse_message",
@@ -47,7 +50,13 @@ EVENT_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 ACK_EVENT = "ack"
 ERROR_EVENT = "error"
 CONNECT_ERROR_EVENT = "connect_error"
-RESERVED_EVENTS = frozenset({ACK_EVENT, ERROR_EVENT, CONNECT_ERROR_EVENT})
+#: The heartbeat: a client sends exactly ``{"event": "_ping"}`` and the server answers
+#: ``{"event": "_pong"}`` at once, ahead of queued frames and without middleware or handlers,
+#: so a busy socket still proves it is alive. ``on__ping`` can't be a handler (``_`` names never
+#: are), so the names can't clash with an application's events.
+PING_EVENT = "_ping"
+PONG_EVENT = "_pong"
+RESERVED_EVENTS = frozenset({ACK_EVENT, ERROR_EVENT, CONNECT_ERROR_EVENT, PONG_EVENT})
 
 #: Keys a payload may not hold, because the frame itself uses them.
 RESERVED_KEYS = frozenset({"event", "ack"})
@@ -117,6 +126,27 @@ def is_valid_ack(ack: object) -> bool:
 
 
 # -- parsing ---------------------------------------------------------------------------------
+
+_PING_TEXT = '{"event":"_ping"}'
+#: Longest text still worth parsing as a ping (whitespace variants from other clients).
+_MAX_PING_LENGTH = 64
+
+
+def is_heartbeat(text: str | None) -> bool:
+    """
+    True for a heartbeat frame: the object ``{"event": "_ping"}`` and nothing else.
+
+    Cheap on purpose: it runs for every incoming frame, before the frame is queued.
+    """
+    if text == _PING_TEXT:  # what the official client sends
+        return True
+    if text is None or len(text) > _MAX_PING_LENGTH or PING_EVENT not in text:
+        return False
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return value == {"event": PING_EVENT}
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -303,6 +333,10 @@ def encode_error(code: str, message: str, ack: str | int | None = None, details:
     if ack is not None:
         frame["ack"] = ack
     return encode_frame(frame)
+
+
+#: The heartbeat answer, encoded once.
+PONG_TEXT = encode_frame({"event": PONG_EVENT})
 
 
 def encode_connect_error(code: int, message: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from easy_channels import JSONWebSocket, Reject, SocketError, server_only
+from easy_channels import JSONWebSocket, Reject, SocketError, SocketMiddleware, server_only
 from tests.testapp.models import Note
 from tests.utils import communicator, receive, request, send
 
@@ -57,6 +57,12 @@ class Echo(JSONWebSocket):
 
     def on_nan(self):
         return {"x": float("nan")}
+
+    def on_bad_pong(self):
+        try:
+            self.emit("_pong")
+        except ValueError as exc:
+            return str(exc)
 
     def on_bad_emit(self):
         try:
@@ -717,3 +723,49 @@ def test_partial_dict_settings_keep_their_other_defaults(settings):
     settings.EASY_CHANNELS = {"THROTTLE": {"RATE": "5/s"}}
     assert get_config()["THROTTLE"] == {"RATE": "5/s", "BURST": 20, "CLOSE_AFTER": 50}
     assert get_config()["MAX_MESSAGE_SIZE"] == 1024 * 1024
+
+
+# -- heartbeat -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ['{"event":"_ping"}', '{ "event" : "_ping" }\n'])
+async def test_heartbeat_is_answered_at_once_even_behind_a_busy_handler(settings, text):
+    release = asyncio.Event()
+    seen = []
+
+    class Watch(SocketMiddleware):
+        def on_receive(self, message):
+            seen.append(message["event"])
+
+    class Busy(Echo):
+        middlewares = [Watch]
+
+        async def on_wait(self):
+            await release.wait()
+            return "released"
+
+    comm = await connected(Busy)
+    await comm.send_to(text_data=json.dumps({"event": "wait", "ack": "w"}))
+    await comm.send_to(text_data=text)
+    assert await comm.receive_from(1) == '{"event":"_pong"}'
+    release.set()
+    assert await receive(comm) == {"event": "ack", "ack": "w", "data": "released"}
+    assert seen == ["wait"]  # middleware never saw the ping
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [{"event": "_ping", "ack": 1}, {"event": "_ping", "x": 1}],
+)
+async def test_ping_with_more_keys_is_not_a_heartbeat(frame):
+    comm = await connected()
+    await comm.send_to(text_data=json.dumps(frame))
+    assert (await receive(comm))["code"] == "unknown_event"
+    await comm.disconnect()
+
+
+async def test_pong_is_reserved_for_the_heartbeat():
+    comm = await connected()
+    assert "reserved" in (await request(comm, "bad_pong"))["data"]
+    await comm.disconnect()

@@ -8,71 +8,19 @@ the connection); these tests prove easy_channels gives the client the same answe
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-ROOT = Path(__file__).resolve().parent.parent
-
-SERVERS = {
-    "uvicorn": [
-        "-m", "uvicorn", "tests.servers.asgi:application",
-        "--host", "127.0.0.1", "--port", "{port}", "--lifespan", "off", "--log-level", "warning",
-    ],
-    "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "tests.servers.asgi:application"],
-}  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"server did not listen on {port} within {timeout}s")
+from tests.liveserver import SERVERS, serve
 
 
 @pytest.fixture(scope="module", params=list(SERVERS))
 def server(request):
     """A real ASGI server process on a loopback port; stopped by its pid afterwards."""
-    port = _free_port()
-    args = [arg.format(port=port) for arg in SERVERS[request.param]]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        _wait_for_port(port, proc)
-        yield f"ws://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serve("tests.servers.asgi:application", kind=request.param) as running:
+        yield running.ws
 
 
 ORIGIN = {"origin": "http://127.0.0.1"}

@@ -1,0 +1,129 @@
+"""
+Real ASGI servers in subprocesses on loopback ports, for tests that need a real network path.
+
+Every server is started by :func:`serve` and stopped by its pid when the block ends, whatever
+happens in it: tests never leave a server behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Command lines of the servers the tests cover; ``{app}`` is the ``module:attribute`` path.
+SERVERS = {
+    "uvicorn": [
+        "-m", "uvicorn", "{app}", "--host", "127.0.0.1", "--port", "{port}",
+        "--lifespan", "off", "--log-level", "warning",
+    ],
+    "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "{app}"],
+}  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listened on 127.0.0.1:{port} within {timeout}s")
+
+
+class Server:
+    """One server process; ``url`` is ``http://127.0.0.1:<port>``, ``ws`` the same with ws://."""
+
+    def __init__(self, kind: str, app: str, port: int, env: dict[str, str]):
+        self.kind, self.app, self.port, self.env = kind, app, port, env
+        self.proc: subprocess.Popen | None = None
+        # A file, not a pipe: a chatty server must never block on a full pipe nobody reads.
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by serve())
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        args = [a.format(app=self.app, port=self.port) for a in SERVERS[self.kind]]
+        self.proc = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_port(self.port, self.proc)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; {self.kind} printed:\n{self.output()}") from None
+
+    def output(self) -> str:
+        """Everything the process printed so far (for failure messages)."""
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the process (SIGTERM, or e.g. SIGKILL) and wait for it; idempotent."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port (the clients' URL stays valid)."""
+        self.stop()
+        self.start()
+
+
+@contextlib.contextmanager
+def serve(
+    app: str,
+    *,
+    kind: str = "uvicorn",
+    settings: str = "tests.settings",
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> Iterator[Server]:
+    """Run ``app`` (``module:attribute``) on a free loopback port for the block's duration."""
+    full_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings,
+        "PYTHONPATH": str(ROOT),
+        **(env or {}),
+    }
+    server = Server(kind, app, port or free_port(), full_env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.log.close()
