@@ -1,11 +1,14 @@
+# make demo: create .venv if missing, install, migrate, run the example chat on http://127.0.0.1:8000/
 # make test: create .venv if missing, install the package with its test extras, lint, run pytest.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
+DEMO_STAMP := $(VENV)/.installed-demo
 PYTEST_ARGS ?=
+DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: test lint format clean
+.PHONY: demo test lint format clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.x).")'
@@ -15,6 +18,16 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python setup.cfg setup.py
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	@touch $@
+
+$(DEMO_STAMP): $(BIN)/python setup.cfg setup.py
+	$(BIN)/python -m pip install --quiet -e ".[demo]"
+	@touch $@
+
+# daphne's runserver (the first app in example_project's INSTALLED_APPS) serves HTTP and sockets.
+demo: $(DEMO_STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	@echo "Open http://$(DEMO_ADDR)/ in two windows. Stop with Ctrl+C."
+	$(BIN)/python manage.py runserver $(DEMO_ADDR)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,4 +41,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache db.sqlite3 staticfiles

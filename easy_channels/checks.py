@@ -7,6 +7,7 @@ Ids: ``easy_channels.E0xx`` errors, ``easy_channels.W0xx`` warnings.
 
 from __future__ import annotations
 
+import re
 from numbers import Real
 from typing import Any
 
@@ -16,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .conf import DEFAULTS, get_config
 
-__all__ = ["check_asgi_application", "check_consumers", "check_settings"]
+__all__ = ["check_asgi_application", "check_consumers", "check_server_versions", "check_settings"]
 
 _SETTING = "EASY_CHANNELS"
 
@@ -293,3 +294,34 @@ def _reaches_router_unguarded(app: Any, seen: set[int]) -> bool:
         _reaches_router_unguarded(getattr(app, attr, None), seen)
         for attr in ("inner", "application", "app")
     )
+
+
+#: daphne 4.2.2 bounds the size of incoming WebSocket messages and fixes a header-smuggling bug.
+DAPHNE_MINIMUM = (4, 2, 2)
+
+
+@register(Tags.security)
+def check_server_versions(app_configs=None, **kwargs: Any) -> list[Any]:
+    """W006: an installed daphne older than 4.2.2."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("daphne")
+    except PackageNotFoundError:
+        return []
+    return _daphne_warnings(installed)
+
+
+def _daphne_warnings(installed: str) -> list[Any]:
+    # Leading digits of each part: "4.2.2rc1" is (4, 2, 2), "5.0.0.post1" is (5, 0, 0).
+    parts = [re.match(r"\d*", piece).group() for piece in installed.split(".")[:3]]
+    if tuple(int(p or 0) for p in parts) >= DAPHNE_MINIMUM:
+        return []
+    return [
+        _warning(
+            6,
+            f"daphne {installed} is installed. Versions before 4.2.2 accept WebSocket messages "
+            "of unbounded size and are open to HTTP header smuggling.",
+            "pip install 'daphne>=4.2.2'",
+        )
+    ]

@@ -27,6 +27,8 @@ SERVERS = {
         "--lifespan", "off", "--log-level", "warning",
     ],
     "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "{app}"],
+    # Django's runserver as daphne replaces it (what `make demo` runs); serves static files.
+    "runserver": ["manage.py", "runserver", "127.0.0.1:{port}", "--noreload", "--skip-checks"],
 }  # fmt: skip
 
 
@@ -127,3 +129,40 @@ def serve(
     finally:
         server.stop()
         server.log.close()
+
+
+@contextlib.contextmanager
+def example_server(
+    db_dir: Path,
+    *,
+    kind: str = "runserver",
+    redis_url: str = "",
+    prefix: str = "asgi",
+    port: int | None = None,
+) -> Iterator[Server]:
+    """
+    The example chat project (``manage.py``) with a fresh, migrated SQLite file in ``db_dir``.
+
+    In-memory channel layer unless ``redis_url`` is given (CI exports REDIS_URL for the other
+    tests; the example must not pick it up by accident).
+    """
+    env = {
+        "EXAMPLE_DB": str(Path(db_dir) / "example.sqlite3"),
+        "REDIS_URL": redis_url,
+        "CHANNELS_PREFIX": prefix,
+    }
+    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "example_project.settings", **env}
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=full_env,
+        check=True,
+    )
+    with serve(
+        "example_project.asgi:application",
+        kind=kind,
+        settings="example_project.settings",
+        env=env,
+        port=port,
+    ) as server:
+        yield server

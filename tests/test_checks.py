@@ -235,3 +235,23 @@ def test_checks_run_through_manage_py_check(settings):
     settings.EASY_CHANNELS = {"MAX_MESSAGE_SIZE": -1}
     with pytest.raises(SystemCheckError, match=r"easy_channels\.E002"):
         call_command("check")
+
+
+def test_installed_daphne_is_recent_enough():
+    from easy_channels.checks import check_server_versions
+
+    assert check_server_versions() == []
+
+
+@pytest.mark.parametrize(
+    ("installed", "warns"),
+    [("4.2.1", True), ("3.0.2", True), ("4.1", True), ("4.2.2", False), ("4.10.0", False),
+     ("5.0.0rc1", False), ("4.2.2.post1", False), ("4.2.1rc9", True)],
+)  # fmt: skip
+def test_old_daphne_is_a_security_warning(installed, warns):
+    from easy_channels.checks import _daphne_warnings
+
+    warnings = _daphne_warnings(installed)
+    assert [w.id for w in warnings] == (["easy_channels.W006"] if warns else [])
+    if warns:
+        assert installed in warnings[0].msg and "daphne>=4.2.2" in warnings[0].hint

@@ -1,0 +1,93 @@
+"""
+The chat's socket. Every feature of easy_channels in one small consumer.
+
+A browser connects to ``/ws/chat/<room>/?nickname=ana`` (the route below, under
+``EASY_CHANNELS["URL_PREFIX"]``). Client events: ``say``, ``typing``, ``history``.
+Server-side events: ``introduce`` (members answering a newcomer) and ``announce`` (run in every
+member by the announce view through ``easy_channels.group_call_event``).
+"""
+
+import re
+import secrets
+from urllib.parse import parse_qs
+
+from django.core.exceptions import ValidationError
+
+from easy_channels import JSONWebSocket, Reject, register, server_only
+
+from .models import Message
+
+NICKNAME_RE = re.compile(r"[A-Za-z0-9_-]{1,20}")
+RESERVED_NICKNAMES = {"admin", "server", "system"}
+HISTORY_SIZE = 50
+#: Every socket of every room joins this group, so announcements can reach everyone.
+EVERYONE = "chat.everyone"
+
+
+def room_group(room: str) -> str:
+    return f"chat.room.{room}"
+
+
+@register("chat/<slug:room>/", name="chat")
+class ChatConsumer(JSONWebSocket):
+    async def on_connect(self):
+        self.room = self.scope["url_route"]["kwargs"]["room"]
+        query = parse_qs(self.scope["query_string"].decode())
+        self.nickname = query.get("nickname", [""])[0].strip()
+        if len(self.room) > 50:
+            raise Reject(4404, "Room names are at most 50 characters.")
+        if not NICKNAME_RE.fullmatch(self.nickname):
+            # The page shows this reason: the browser receives it in a connect_error frame.
+            raise Reject(4422, "Nicknames are 1-20 letters, digits, '-' or '_'.")
+        if self.nickname.lower() in RESERVED_NICKNAMES:
+            raise Reject(4409, f"The nickname {self.nickname!r} is reserved.")
+        # One person may have several tabs open: members are told apart by a random id.
+        self.member_id = secrets.token_hex(4)
+        self.group = room_group(self.room)
+        await self.group_add(self.group)
+        await self.group_add(EVERYONE)
+        me = {"id": self.member_id, "nickname": self.nickname}
+        await self.emit("welcome", {**me, "room": self.room})
+        await self.group_send(self.group, "joined", me, exclude_self=True)
+        # Ask everyone already here to introduce themselves to the newcomer (this socket).
+        await self.group_call_event(self.group, "introduce", {"to": self.channel_name})
+
+    async def on_disconnect(self, code):
+        # The socket has already left its groups; sending to one needs no membership.
+        await self.group_send(self.group, "left", {"id": self.member_id})
+
+    @server_only
+    async def on_introduce(self, payload):
+        if payload["to"] != self.channel_name:
+            await self.send_to(
+                payload["to"], "member", {"id": self.member_id, "nickname": self.nickname}
+            )
+
+    def on_say(self, payload):
+        """A plain ``def``: it runs in a worker thread, so the ORM can be used directly."""
+        text = str(payload.get("text", "")).strip()
+        if not text:
+            raise ValidationError({"text": ["Say something."]})
+        if len(text) > 500:
+            raise ValidationError({"text": ["At most 500 characters."]})
+        message = Message.objects.create(room=self.room, nickname=self.nickname, text=text)
+        self.group_send(self.group, "message", message.as_event())
+        return {"id": message.pk}  # the acknowledgement's data, for request()
+
+    async def on_typing(self):
+        await self.group_send(
+            self.group,
+            "typing",
+            {"id": self.member_id, "nickname": self.nickname},
+            exclude_self=True,
+        )
+
+    def on_history(self):
+        """The last messages of the room, oldest first (the page asks with request())."""
+        latest = Message.objects.filter(room=self.room).order_by("-created", "-pk")[:HISTORY_SIZE]
+        return [message.as_event() for message in reversed(latest)]
+
+    @server_only
+    async def on_announce(self, payload):
+        """Run in every member by the announce view; never callable by a browser."""
+        await self.emit("announcement", {"text": payload["text"], "room": self.room})
