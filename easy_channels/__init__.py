@@ -5,7 +5,8 @@ Nothing here reads settings at import time, so ``asgi.py`` may import it before 
 """
 
 from .consumers import JSONWebSocket
-from .exceptions import EasyChannelsError, Reject, SocketError
+from .counters import stats
+from .exceptions import EasyChannelsError, LayerUnavailable, Reject, SocketError
 from .handlers import server_only
 from .middleware import SocketMiddleware
 from .registry import register
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "EasyChannelsError",
     "JSONWebSocket",
+    "LayerUnavailable",
     "Reject",
     "SocketError",
     "SocketMiddleware",
@@ -46,5 +48,6 @@ __all__ = [
     "register",
     "send_to",
     "server_only",
+    "stats",
     "user_send",
 ]

@@ -48,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a handler still running when its client leaves may go on before it is cancelled.
     # Keep it well under daphne's 10 s application close timeout.
     "DISCONNECT_TIMEOUT": 5.0,
+    # Seconds any one channel layer call (group_add, group_send, send, ...) may take before it
+    # fails with LayerUnavailable (an `unavailable` error frame) instead of hanging the socket.
+    "LAYER_TIMEOUT": 3.0,
 }
 
 

@@ -26,17 +26,19 @@ from channels.consumer import AsyncConsumer, get_handler_name
 from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
-from . import protocol
+from . import counters, protocol
 from .errors import error_frame
-from .exceptions import Reject
+from .exceptions import LayerUnavailable, Reject
 from .handlers import Handler, HandlerTables, build_tables, call
 from .layer import (
     CALL_TYPE,
     CLOSE_TYPE,
     FRAME_TYPE,
+    bounded,
     call_message,
     check_channel_name,
     check_group_name,
+    deliver,
     frame_message,
     is_read_timeout,
     note_serving_loop,
@@ -189,25 +191,27 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         this socket doesn't get it.
         """
         check_group_name(group)
-        layer = self._require_layer("group_send")
+        self._require_layer("group_send")
         message = frame_message(event, payload, self.channel_name if exclude_self else None)
-        return run_operation(self, "group_send", layer.group_send, group, message)
+        return run_operation(self, "group_send", self._layer_call, "group_send", group, message)
 
     def group_call_event(
         self, group: str, event: str, payload: dict[str, Any] | None = None
     ) -> Any:
         """Call ``on_<event>(payload)`` server-side in every consumer in ``group``."""
         check_group_name(group)
-        layer = self._require_layer("group_call_event")
+        self._require_layer("group_call_event")
         message = call_message(event, payload)
-        return run_operation(self, "group_call_event", layer.group_send, group, message)
+        return run_operation(
+            self, "group_call_event", self._layer_call, "group_send", group, message
+        )
 
     def send_to(self, channel_name: str, event: str, payload: dict[str, Any] | None = None) -> Any:
         """Send ``{"event": event, **payload}`` to the socket whose ``channel_name`` this is."""
-        layer = self._require_layer("send_to")
+        self._require_layer("send_to")
         check_channel_name(channel_name)
         message = frame_message(event, payload)
-        return run_operation(self, "send_to", layer.send, channel_name, message)
+        return run_operation(self, "send_to", self._layer_call, "send", channel_name, message)
 
     # -- ASGI ----------------------------------------------------------------------------------
 
@@ -234,6 +238,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
                 message = await receive()
                 kind = message["type"]
                 if kind == "websocket.receive":
+                    counters.message_in()
                     await self._enqueue_frame(message)
                 elif kind == "websocket.connect":
                     self._inbox.put_nowait((self._handle_connect, ()))
@@ -246,6 +251,8 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
             self._main_task.uncancel()
         finally:
             self._stopping = True
+            if self._connected:
+                counters.closed()
             tasks = [t for t in (layer_reader, self._worker) if t is not None and not t.done()]
             for task in tasks:
                 task.cancel()
@@ -319,6 +326,11 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
             for group in self.groups:
                 await self._group_add(check_group_name(group))
             await self._call_lifecycle("on_connect")
+        except LayerUnavailable:
+            await self._refuse(
+                Reject(CloseCode.UNAVAILABLE, "Service unavailable; try again shortly.")
+            )
+            return
         except Reject as reject:
             logger.info(
                 "easy_channels: %s refused %s: %s (%s)",
@@ -353,6 +365,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
                 await self._close(None)
         if self._accepted and not self._closed:
             self._connected = True
+            counters.opened()
         else:
             await self._leave_all_groups()
 
@@ -362,6 +375,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         if self._closed or self._gone:
             return
         self._early.clear()
+        counters.refused(reject.code)
         if not self._accepted:
             await self._accept()
         await self._send_text(protocol.encode_connect_error(reject.code, reject.reason))
@@ -382,6 +396,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
                 self.scope.get("path"),
                 self._inbox.qsize(),
             )
+            counters.drop("overloaded")
             await self._protocol_error(
                 ProtocolError(ErrorCode.OVERLOADED, "Too many messages waiting; slow down.")
             )
@@ -449,6 +464,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
 
     async def _protocol_error(self, exc: ProtocolError, ack: Any = None) -> None:
         logger.info("easy_channels: %s from %s: %s", exc.code, self.scope.get("path"), exc.message)
+        counters.error(exc.code)
         await self._send_text(protocol.encode_error(exc.code, exc.message, ack))
         if exc.code in ErrorCode.PROTOCOL:
             self._errors_in_a_row += 1
@@ -574,6 +590,9 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
             await self.base_send(message)
         except OSError:  # uvicorn's ClientDisconnected: the disconnect message is on its way
             logger.debug("easy_channels: client of %s already gone", self.scope.get("path"))
+            return
+        if message["type"] == "websocket.send":
+            counters.message_out()
 
     async def _accept(self, subprotocol: str | None = None) -> None:
         if self._accepted or self._closed or self._gone:
@@ -620,34 +639,54 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
 
     async def _send_text(self, text: str) -> None:
         if self._closed or self._gone:
+            counters.drop("client_gone")
             logger.debug("easy_channels: dropped a frame for closed socket %s", self.channel_name)
             return
         if not self._accepted:
             if len(self._early) < self._config["MAX_PENDING_MESSAGES"]:
                 self._early.append(text)
             else:
+                counters.drop("before_accept")
                 logger.warning("easy_channels: dropped a frame sent before accept()")
             return
         await self._raw_send({"type": "websocket.send", "text": text})
+
+    async def _layer_call(self, method: str, target: str, message: dict[str, Any]) -> None:
+        await deliver(self.channel_layer, method, target, message, self._config["LAYER_TIMEOUT"])
 
     async def _group_add(self, group: str) -> None:
         if self._gone:
             logger.debug("easy_channels: group_add(%r) after disconnect ignored", group)
             return
-        await self.channel_layer.group_add(group, self.channel_name)
+        await bounded(
+            self.channel_layer.group_add(group, self.channel_name),
+            f"group_add({group!r})",
+            self._config["LAYER_TIMEOUT"],
+        )
         self._groups.add(group)
         if self._gone:  # the client left while we were joining
             await self._group_discard(group)
 
     async def _group_discard(self, group: str) -> None:
         self._groups.discard(group)
-        await self.channel_layer.group_discard(group, self.channel_name)
+        await bounded(
+            self.channel_layer.group_discard(group, self.channel_name),
+            f"group_discard({group!r})",
+            self._config["LAYER_TIMEOUT"],
+        )
 
     async def _leave_all_groups(self) -> None:
         groups, self._groups = self._groups, set()
         for group in groups:
             try:
-                await self.channel_layer.group_discard(group, self.channel_name)
+                await bounded(
+                    self.channel_layer.group_discard(group, self.channel_name),
+                    f"group_discard({group!r})",
+                    self._config["LAYER_TIMEOUT"],
+                )
+            except LayerUnavailable:
+                # Logged by bounded(); the layer forgets the membership after its group_expiry.
+                pass
             except Exception:
                 logger.exception("easy_channels: could not leave group %r", group)
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from . import protocol
+from . import counters, protocol
 from .exceptions import Reject, SocketError
 from .protocol import ErrorCode
 
@@ -40,6 +40,7 @@ def describe(exc: Exception) -> tuple[str, str, Any]:
 def error_frame(exc: Exception, ack: Any, where: str) -> str:
     """Log ``exc`` as it deserves; return its encoded error frame. ``where`` names the socket."""
     code, text, details = describe(exc)
+    counters.error(code)
     if code == ErrorCode.HANDLER_ERROR:
         logger.error("easy_channels: handler error in %s", where, exc_info=exc)
     else:

@@ -6,7 +6,7 @@ from typing import Any
 
 from .protocol import CloseCode, check_close_code, is_valid_event_name, truncate_reason
 
-__all__ = ["EasyChannelsError", "Reject", "SocketError"]
+__all__ = ["EasyChannelsError", "LayerUnavailable", "Reject", "SocketError"]
 
 
 class EasyChannelsError(Exception):
@@ -48,3 +48,16 @@ class Reject(EasyChannelsError):
         super().__init__(reason)
         self.code = code
         self.reason = truncate_reason(reason)
+
+
+class LayerUnavailable(SocketError):
+    """
+    The channel layer (Redis) failed or didn't answer within ``LAYER_TIMEOUT`` seconds.
+
+    Raised by group and send operations instead of hanging. In a handler it becomes an
+    ``unavailable`` error frame and the socket stays open; a sender outside a consumer (a view)
+    can catch it.
+    """
+
+    def __init__(self, message: str = "The server can't reach its message layer; try again."):
+        super().__init__("unavailable", message)

@@ -15,16 +15,19 @@ import re
 import weakref
 from typing import Any
 
-from . import protocol
+from . import counters, protocol
+from .exceptions import LayerUnavailable
 
 __all__ = [
     "CALL_TYPE",
     "CLOSE_TYPE",
     "FRAME_TYPE",
+    "bounded",
     "call_message",
     "check_channel_name",
     "check_group_name",
     "close_message",
+    "deliver",
     "frame_message",
     "user_group",
 ]
@@ -155,3 +158,63 @@ def is_read_timeout(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - channels-redis (and so redis) is a dependency
         return False
     return isinstance(exc, RedisTimeoutError)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """A failure of the layer's transport (the server is down or slow), not of the message."""
+    if isinstance(exc, OSError):  # ConnectionError, and TimeoutError since Python 3.11
+        return True
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # pragma: no cover - channels-redis (and so redis) is a dependency
+        return False
+    return isinstance(exc, (RedisConnectionError, RedisTimeoutError))
+
+
+async def bounded(awaitable: Any, what: str, limit: float) -> Any:
+    """
+    Await a channel layer call for at most ``limit`` seconds.
+
+    A timeout or a transport failure becomes :class:`LayerUnavailable`, logged once here with
+    ``what`` was attempted: a socket never hangs on a Redis that is down, and its handler gets
+    an answer it can pass to the client.
+    """
+    try:
+        async with asyncio.timeout(limit):
+            return await awaitable
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        reason = f"no answer in {limit:g}s" if isinstance(exc, TimeoutError) else repr(exc)
+        logger.warning("easy_channels: channel layer unavailable for %s: %s", what, reason)
+        raise LayerUnavailable() from exc
+
+
+async def deliver(
+    layer: Any, method: str, target: str, message: dict[str, Any], limit: float
+) -> None:
+    """
+    ``layer.<method>(target, message)`` (``send`` or ``group_send``) as every sender does it.
+
+    Bounded by ``limit`` seconds (see :func:`bounded`). A receiver at capacity (``ChannelFull``)
+    loses this message rather than blocking or breaking the sender: the drop is logged with the
+    channel and counted.
+    """
+    from channels.exceptions import ChannelFull
+
+    try:
+        await bounded(getattr(layer, method)(target, message), f"{method}({target!r})", limit)
+    except ChannelFull:
+        counters.drop("channel_full")
+        logger.warning(
+            "easy_channels: dropped a message to %s (%s): the channel is at capacity",
+            target,
+            message.get("type"),
+        )
+        return
+    except LayerUnavailable:
+        counters.drop("unavailable")
+        raise
+    if method == "group_send":
+        counters.group_send()

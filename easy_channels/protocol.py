@@ -78,6 +78,8 @@ class ErrorCode:
     HANDLER_ERROR = "handler_error"
     TOO_LARGE = "too_large"
     OVERLOADED = "overloaded"
+    #: The channel layer (Redis) is down or too slow: raised as LayerUnavailable.
+    UNAVAILABLE = "unavailable"
 
     #: Codes that mean the client broke the protocol; many in a row close the socket.
     PROTOCOL = frozenset({INVALID_JSON, INVALID_MESSAGE, UNKNOWN_EVENT, TOO_LARGE, OVERLOADED})
@@ -92,6 +94,8 @@ class CloseCode:
     PROTOCOL_ABUSE = 4000
     #: Default code of :class:`~easy_channels.Reject`.
     FORBIDDEN = 4403
+    #: The channel layer was unavailable while the socket connected: come back later.
+    UNAVAILABLE = 4503
 
 
 class ProtocolError(Exception):

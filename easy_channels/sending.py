@@ -50,6 +50,7 @@ from .layer import (
     check_channel_name,
     check_group_name,
     close_message,
+    deliver,
     frame_message,
     serving_loop,
     user_group,
@@ -144,12 +145,12 @@ def _close_group(group: str, code: int, reason: str | None) -> _Send:
 async def _asend(prepared: _Send) -> None:
     method, target, message = prepared
     layer = _layer()
-    send = getattr(layer, method)
+    limit = _config()["LAYER_TIMEOUT"]
     loop = _in_memory_loop(layer)
     if loop is None or loop is asyncio.get_running_loop():
-        await send(target, message)
+        await deliver(layer, method, target, message, limit)
     else:  # an event loop in another thread than the server's (see the module docstring)
-        await _await_on(loop, lambda: send(target, message))
+        await _await_on(loop, lambda: deliver(layer, method, target, message, limit))
 
 
 # -- async -----------------------------------------------------------------------------------------
@@ -266,14 +267,14 @@ def _send_sync(function: str, prepared: _Send, on_commit: bool) -> None:
     _refuse_event_loop(function)
     method, target, message = prepared
     layer = _layer()
-    send = getattr(layer, method)
+    limit = _config()["LAYER_TIMEOUT"]
 
     def run() -> None:
         loop = _in_memory_loop(layer)
         if loop is not None:
-            _run_on(loop, lambda: send(target, message))
+            _run_on(loop, lambda: deliver(layer, method, target, message, limit))
         else:
-            async_to_sync(send)(target, message)
+            async_to_sync(deliver)(layer, method, target, message, limit)
 
     if not on_commit:
         run()

@@ -54,6 +54,7 @@ def test_w001_unknown_key(settings):
         ("MAX_CONSECUTIVE_ERRORS", -1, "a positive integer"),
         ("MAX_PENDING_MESSAGES", 1.5, "a positive integer"),
         ("DISCONNECT_TIMEOUT", True, "a positive number of seconds"),
+        ("LAYER_TIMEOUT", 0, "a positive number of seconds"),
         ("THROTTLE", "20/s", 'a dict like {"RATE": "20/s", ...}'),
     ],
 )  # fmt: skip

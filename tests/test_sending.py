@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ImproperlyConfigured
@@ -29,7 +28,7 @@ from django.test import AsyncClient
 from django.urls import path
 from django.views.decorators.http import require_POST
 
-from easy_channels import JSONWebSocket, server_only
+from easy_channels import JSONWebSocket, LayerUnavailable, server_only, stats
 from easy_channels.layer import user_group
 from easy_channels.sending import (
     aclose_group,
@@ -496,34 +495,60 @@ async def test_on_commit_in_a_savepoint_that_rolls_back(channel_layer):
     await disconnect(a)
 
 
+def _unreachable_redis() -> dict:
+    """A Redis layer pointing at a loopback port nothing listens on: every call fails at once."""
+    from tests.liveserver import free_port
+
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
+    }
+
+
 async def test_a_send_failing_after_the_commit_is_logged(settings, caplog):
     """The write is committed and later on_commit callbacks still run; the failure is logged."""
-    full = {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1}}
-    settings.CHANNEL_LAYERS = {"default": full}
+    settings.CHANNEL_LAYERS = {"default": _unreachable_redis()}
     channel = "nobody.reads!here"
     later = []
 
     def work():
-        send_to(channel, "fills_it")
         with transaction.atomic():
             User.objects.create_user("carol")
-            send_to(channel, "too_many", on_commit=True)
+            send_to(channel, "lost", on_commit=True)
             transaction.on_commit(lambda: later.append("ran"))
 
     with caplog.at_level(logging.ERROR, logger="easy_channels"):
         await sync_to_async(work)()
     assert later == ["ran"]
     assert await sync_to_async(User.objects.filter(username="carol").exists)()
-    [record] = [r for r in caplog.records if r.name == "easy_channels"]
+    [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "send_to('nobody.reads!here') failed after the transaction committed" in record.message
-    assert isinstance(record.exc_info[1], ChannelFull)
+    assert isinstance(record.exc_info[1], LayerUnavailable)
     # Without a transaction to protect, the caller gets the error, on_commit or not.
-    with pytest.raises(ChannelFull):
-        await sync_to_async(send_to)(channel, "too_many", on_commit=True)
-    with pytest.raises(ChannelFull):
-        await sync_to_async(send_to)(channel, "too_many")
-    with pytest.raises(ChannelFull):
-        await asend_to(channel, "too_many")
+    with pytest.raises(LayerUnavailable):
+        await sync_to_async(send_to)(channel, "lost", on_commit=True)
+    with pytest.raises(LayerUnavailable):
+        await sync_to_async(send_to)(channel, "lost")
+    with pytest.raises(LayerUnavailable):
+        await asend_to(channel, "lost")
+
+
+async def test_a_full_channel_drops_the_message_without_breaking_the_sender(settings, caplog):
+    """ChannelFull: the sender carries on; the drop is logged with the channel and counted."""
+    full = {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1}}
+    settings.CHANNEL_LAYERS = {"default": full}
+    channel = "nobody.reads!here"
+    before = stats()["drops"].get("channel_full", 0)
+    with caplog.at_level(logging.WARNING, logger="easy_channels"):
+        await sync_to_async(send_to)(channel, "fills_it")
+        await sync_to_async(send_to)(channel, "dropped")
+        await asend_to(channel, "dropped_too")
+    assert stats()["drops"]["channel_full"] == before + 2
+    messages = [r.getMessage() for r in caplog.records if r.name == "easy_channels"]
+    assert messages == [
+        "easy_channels: dropped a message to nobody.reads!here (easy_channels.frame): "
+        "the channel is at capacity"
+    ] * 2
 
 
 # -- errors at the call site -----------------------------------------------------------------------

@@ -13,10 +13,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.liveserver import SERVERS, serve
+from tests.liveserver import serve
 
 
-@pytest.fixture(scope="module", params=list(SERVERS))
+@pytest.fixture(scope="module", params=["uvicorn", "daphne"])
 def server(request):
     """A real ASGI server process on a loopback port; stopped by its pid afterwards."""
     with serve("tests.servers.asgi:application", kind=request.param) as running:
