@@ -545,10 +545,14 @@ async def test_a_full_channel_drops_the_message_without_breaking_the_sender(sett
         await asend_to(channel, "dropped_too")
     assert stats()["drops"]["channel_full"] == before + 2
     messages = [r.getMessage() for r in caplog.records if r.name == "easy_channels"]
-    assert messages == [
-        "easy_channels: dropped a message to nobody.reads!here (easy_channels.frame): "
-        "the channel is at capacity"
-    ] * 2
+    assert (
+        messages
+        == [
+            "easy_channels: dropped a message to nobody.reads!here (easy_channels.frame): "
+            "the channel is at capacity"
+        ]
+        * 2
+    )
 
 
 # -- errors at the call site -----------------------------------------------------------------------
