@@ -156,6 +156,68 @@ def _check_channel_layer() -> list[Any]:
                 f"Use one of {sorted(layers)}.",
             )
         ]
+    return [w for name, layer in layers.items() for w in _check_redis_timeouts(name, layer)]
+
+
+#: channels-redis (4.x) blocks each receive in BZPOPMIN for this many seconds.
+_BZPOPMIN_SECONDS = 5
+
+
+def _redis_default_socket_timeout() -> float | None:
+    try:
+        from redis._defaults import DEFAULT_SOCKET_TIMEOUT  # redis-py 8+
+    except ImportError:
+        return None  # older redis-py: no read timeout unless configured
+    return DEFAULT_SOCKET_TIMEOUT
+
+
+def _host_socket_timeout(host: Any) -> tuple[bool, float | None]:
+    """``(set, value)`` of a channels-redis host entry's socket_timeout (dict or URL query)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    if isinstance(host, dict):
+        if "socket_timeout" in host:
+            return True, host["socket_timeout"]
+        host = host.get("address", "")
+    if isinstance(host, str):
+        values = parse_qs(urlsplit(host).query).get("socket_timeout")
+        if values:
+            try:
+                return True, float(values[0])
+            except ValueError:
+                return False, None
+    return False, None
+
+
+def _check_redis_timeouts(alias: str, layer: Any) -> list[Any]:
+    """W007: a redis read timeout that the blocking receive of channels-redis runs into."""
+    if (
+        not isinstance(layer, dict)
+        or layer.get("BACKEND") != "channels_redis.core.RedisChannelLayer"
+    ):
+        return []
+    hosts = (layer.get("CONFIG") or {}).get("hosts") or ["redis://localhost:6379"]
+    if isinstance(hosts, (str, bytes)):
+        return []  # channels-redis itself refuses this, with a clear message
+    default = _redis_default_socket_timeout()
+    for host in hosts:
+        is_set, value = _host_socket_timeout(host)
+        timeout = value if is_set else default
+        if timeout is not None and timeout <= _BZPOPMIN_SECONDS:
+            where = "redis-py's default" if not is_set else "its"
+            return [
+                _warning(
+                    7,
+                    f"CHANNEL_LAYERS[{alias!r}] uses {where} socket_timeout of {timeout:g} s, "
+                    f"but channels-redis waits up to {_BZPOPMIN_SECONDS} s for each message: "
+                    "idle sockets hit read timeouts, disconnects get slow, and a message "
+                    "handed out as the read times out is lost.",
+                    'Give each host a longer read timeout: "hosts": [{"address": '
+                    '"redis://127.0.0.1:6379/0", "socket_timeout": 15, '
+                    '"socket_connect_timeout": 2}].',
+                    f"CHANNEL_LAYERS[{alias!r}]",
+                )
+            ]
     return []
 
 

@@ -81,7 +81,8 @@ if os.environ.get("REDIS_URL"):
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [os.environ["REDIS_URL"]],
+                # A read timeout above channels-redis' 5 s blocking receive (README, W007).
+                "hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": 15}],
                 "prefix": os.environ.get("CHANNELS_PREFIX", "asgi"),
             },
         }

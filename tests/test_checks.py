@@ -113,6 +113,47 @@ def test_w002_no_channel_layers(settings):
     assert "groups, group_send(), send_to() and user groups won't work" in warning.msg
 
 
+REDIS = "channels_redis.core.RedisChannelLayer"
+
+
+@pytest.mark.parametrize(
+    ("backend", "hosts", "warns"),
+    [
+        (REDIS, ["redis://127.0.0.1:6379/0"], "redis-py's default socket_timeout of 5 s"),
+        (REDIS, [("127.0.0.1", 6379)], "redis-py's default socket_timeout of 5 s"),
+        (REDIS, None, "redis-py's default socket_timeout of 5 s"),
+        (REDIS, [{"address": "redis://h", "socket_timeout": 5}], "its socket_timeout of 5 s"),
+        (REDIS, ["redis://h/0?socket_timeout=2"], "its socket_timeout of 2 s"),
+        (REDIS, [{"address": "redis://a", "socket_timeout": 15}, "redis://b"], "default"),
+        (REDIS, [{"address": "redis://h", "socket_timeout": 15}], None),
+        (REDIS, [{"address": "redis://h", "socket_timeout": None}], None),
+        (REDIS, ["redis://h/0?socket_timeout=15"], None),
+        ("channels_redis.pubsub.RedisPubSubChannelLayer", ["redis://h"], None),
+        ("channels.layers.InMemoryChannelLayer", None, None),
+    ],
+)  # fmt: skip
+def test_w007_redis_read_timeout_shorter_than_the_blocking_receive(settings, backend, hosts, warns):
+    config = {} if hosts is None else {"hosts": hosts}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": config}}
+    warnings = check_settings()
+    if warns is None:
+        assert warnings == []
+        return
+    (warning,) = warnings
+    assert warning.id == "easy_channels.W007"
+    assert warns in warning.msg and "waits up to 5 s for each message" in warning.msg
+    assert '"socket_timeout": 15' in warning.hint
+    assert warning.obj == "CHANNEL_LAYERS['default']"
+
+
+def test_w007_the_test_settings_follow_the_readme():
+    """tests/conftest.py builds its Redis layers the way README.rst recommends."""
+    from easy_channels.checks import _check_redis_timeouts
+    from tests.conftest import redis_layer_config
+
+    assert _check_redis_timeouts("default", redis_layer_config("x")) == []
+
+
 @pytest.mark.parametrize(
     ("throttle", "message"),
     [
