@@ -105,3 +105,7 @@ class Room(JSONWebSocket):
         """easy_channels.aclose_group, the async twin, from an async handler."""
         await easy_channels.aclose_group(payload["group"], payload["code"], payload.get("reason"))
         return "sent"
+
+    async def on_stats(self):
+        """This process's counters (easy_channels.stats())."""
+        return easy_channels.stats()

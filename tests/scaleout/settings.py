@@ -10,7 +10,8 @@ Settings of the scale-out test project, read from environment variables set by t
 ``SCALEOUT_PREFIX``
     The layer's key prefix: unique per test run, so a run touches (and deletes) only its keys.
 ``SCALEOUT_SOCKET_TIMEOUT``
-    redis-py's read timeout, in seconds (see ``_host``).
+    redis-py's read timeout, in seconds (see ``_host``); ``default`` leaves redis-py's own
+    (5 s in redis-py 8), as a plain ``"redis://..."`` host does.
 """
 
 import os
@@ -44,7 +45,7 @@ HOSTS = [
     if url.strip()
 ]
 PREFIX = os.environ.get("SCALEOUT_PREFIX", "scaleout")
-SOCKET_TIMEOUT = float(os.environ.get("SCALEOUT_SOCKET_TIMEOUT", "15"))
+SOCKET_TIMEOUT = os.environ.get("SCALEOUT_SOCKET_TIMEOUT", "15")
 
 
 def _host(url: str) -> dict:
@@ -56,7 +57,9 @@ def _host(url: str) -> dict:
     message popped by Redis just as the client gave up (and dropped the connection) is lost. A
     read timeout above the 5 s block removes that race.
     """
-    return {"address": url, "socket_timeout": SOCKET_TIMEOUT}
+    if SOCKET_TIMEOUT == "default":
+        return {"address": url}
+    return {"address": url, "socket_timeout": float(SOCKET_TIMEOUT)}
 
 
 _BACKENDS = {
