@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 from channels.layers import get_channel_layer
@@ -78,7 +79,14 @@ def pytest_collection_modifyitems(items):
     """
     Every test may reach the database: sync handlers run in another thread through
     database_sync_to_async, so only a transactional test database is visible to them.
+
+    Except the browser tests: Playwright's sync API marks an event loop as running in this
+    thread while the browser is open, and Django then refuses the test database's setup and
+    flush. Their sites run in server subprocesses with databases of their own.
     """
+    browser_tests = Path(__file__).parent / "browser"
     for item in items:
+        if browser_tests in item.path.parents:
+            continue
         if item.get_closest_marker("django_db") is None:
             item.add_marker(pytest.mark.django_db(transaction=True))

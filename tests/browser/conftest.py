@@ -49,9 +49,17 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.skip(reason=f"{reason}; browser tests skipped"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One Chromium for the whole run; every test gets its own context (see ``new_page``)."""
+    """
+    One Chromium per test module; every test gets its own context (see ``new_page``).
+
+    Playwright's sync API keeps its event loop marked as running in this thread from start to
+    stop, also between calls. So the browser must not outlive its module: every async test run
+    after it would fail ("Cannot run the event loop while another loop is running"). For the
+    same reason the browser tests don't get the test database (see tests/conftest.py): the
+    sites under test run in server subprocesses.
+    """
     reason = _browser_unavailable()
     if reason is not None:
         pytest.fail(f"{reason}, and EASY_CHANNELS_REQUIRE_BROWSER=1 forbids skipping.")

@@ -248,11 +248,8 @@
       if (typeof listener !== "function") {
         throw new TypeError("EasyChannels: once(): the listener must be a function.");
       }
-      let fired = false;
       const wrapper = function (arg) {
         this.off(event, wrapper);
-        if (fired) return undefined;
-        fired = true;
         return listener.call(this, arg);
       };
       wrapper.listener = listener; // so that off(event, listener) finds it
@@ -299,7 +296,7 @@
     // -- sending ------------------------------------------------------------------------------
 
     emit(event, payload) {
-      const text = encodeFrame(event, payload, undefined, `emit('${event}')`);
+      const text = encodeFrame(event, payload, undefined, `emit('${String(event)}')`);
       this._send(event, text, null);
       return this;
     }
@@ -311,7 +308,7 @@
         throw new TypeError("EasyChannels: request(): timeout must be a number >= 0.");
       }
       const ack = this._nextAck;
-      const text = encodeFrame(event, payload, ack, `request('${event}')`);
+      const text = encodeFrame(event, payload, ack, `request('${String(event)}')`);
       this._nextAck += 1;
       return new Promise((resolve, reject) => {
         const request = { ack, event, resolve, reject, timer: null, sent: false };

@@ -1,0 +1,1 @@
+"""A tiny Django + Channels site serving the browser client and consumers to test it against."""

@@ -1,0 +1,29 @@
+"""ASGI application of the browser-client test site: static files, pages and test consumers."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.browser.client_site.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from tests.browser.client_site import consumers  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": ASGIStaticFilesHandler(django_asgi_app),
+        "websocket": AllowedHostsOriginValidator(
+            URLRouter(
+                [
+                    path("ws/lab/<str:key>/", consumers.Lab.as_asgi()),
+                    path("ws/refuse/<str:key>/", consumers.Refuse.as_asgi()),
+                ]
+            )
+        ),
+    }
+)

@@ -1,0 +1,78 @@
+"""
+Consumers the browser tests drive the client against.
+
+``STATS[key]`` keeps what the server saw per test key (the ``<key>`` of the URL), readable at
+``/stats/<key>/``: one uvicorn process serves both, so a module-level dict is enough.
+"""
+
+import asyncio
+
+from easy_channels import JSONWebSocket, Reject, SocketError
+
+STATS: dict[str, dict] = {}
+
+
+def new_stats() -> dict:
+    return {"connects": 0, "closes": [], "records": []}
+
+
+def stats_for(scope) -> dict:
+    return STATS.setdefault(scope["url_route"]["kwargs"]["key"], new_stats())
+
+
+class Lab(JSONWebSocket):
+    """One consumer with a handler per client feature under test."""
+
+    def on_connect(self):
+        self.stats = stats_for(self.scope)
+        self.stats["connects"] += 1
+        self.emit("welcome", {"connects": self.stats["connects"]})
+
+    def on_disconnect(self, code):
+        self.stats["closes"].append(code)
+
+    def on_echo(self, payload):
+        """Emit the payload back as ``echoed``, and answer with it."""
+        self.emit("echoed", payload)
+        return payload
+
+    def on_ticks(self, payload):
+        """Emit ``tick`` ``n`` times."""
+        for i in range(payload["n"]):
+            self.emit("tick", {"i": i})
+
+    def on_fail(self, payload):
+        raise SocketError("room_full", "Room is full", details={"room": payload.get("room")})
+
+    async def on_slow(self, payload):
+        await asyncio.sleep(payload["seconds"])
+        return "late"
+
+    def on_record(self, payload):
+        self.stats["records"].append(payload["n"])
+
+    def on_records(self):
+        return self.stats["records"]
+
+    def on_close_me(self, payload):
+        self.close(payload["code"], payload.get("reason", "Bye."))
+
+    async def on_close_while_busy(self):
+        """Close the socket while the client waits for this frame's answer."""
+        await self.close(4001, "Busy.")
+        await asyncio.sleep(0.2)
+        return "never delivered"
+
+    def on_lifecycle_names(self):
+        """Events named like the client's lifecycle events, then an ordinary one."""
+        for name in ("connect", "disconnect", "reconnecting"):
+            self.emit(name, {"from": "server"})
+        self.emit("after", {})
+
+
+class Refuse(JSONWebSocket):
+    """Refuses every socket in on_connect, the way an app refuses an anonymous user."""
+
+    def on_connect(self):
+        stats_for(self.scope)["connects"] += 1
+        raise Reject(4401, "Log in first.")
