@@ -6,32 +6,17 @@ and each example behaves as the text around it says.
 from __future__ import annotations
 
 import re
-import textwrap
-from pathlib import Path
 
 import pytest
 from channels.routing import URLRouter
 from django.contrib.auth.models import AnonymousUser
 from django.urls import re_path
 
-from tests.utils import communicator, receive, request, send
-
-README = Path(__file__).resolve().parent.parent / "README.rst"
+from tests.utils import README, communicator, readme_blocks, receive, request, send
 
 
 def python_blocks() -> list[str]:
-    blocks = []
-    lines = README.read_text().splitlines()
-    for i, line in enumerate(lines):
-        if line.strip() != ".. code-block:: python":
-            continue
-        body = []
-        for following in lines[i + 1 :]:
-            if following.strip() and not following.startswith((" ", "\t")):
-                break
-            body.append(following)
-        blocks.append(textwrap.dedent("\n".join(body)).strip("\n"))
-    return blocks
+    return readme_blocks("python")
 
 
 @pytest.fixture(scope="module")

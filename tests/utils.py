@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import textwrap
+from pathlib import Path
 from typing import Any
 
 from channels.routing import URLRouter
@@ -41,3 +43,22 @@ async def group_members(layer, group: str) -> set[str]:
         members = await connection.zrange(layer._group_key(group), 0, -1)
         return {m.decode() for m in members}
     return set(layer.groups.get(group, {}))
+
+
+README = Path(__file__).resolve().parent.parent / "README.rst"
+
+
+def readme_blocks(language: str) -> list[str]:
+    """The ``.. code-block:: <language>`` blocks of README.rst, dedented, in order."""
+    blocks = []
+    lines = README.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() != f".. code-block:: {language}":
+            continue
+        body = []
+        for following in lines[i + 1 :]:
+            if following.strip() and not following.startswith((" ", "\t")):
+                break
+            body.append(following)
+        blocks.append(textwrap.dedent("\n".join(body)).strip("\n"))
+    return blocks

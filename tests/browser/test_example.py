@@ -79,6 +79,7 @@ def test_two_pages_chat_both_ways(chat_server, new_page, tmp_path):
         assert (tmp_path / "chat.png").stat().st_size > 10_000
 
     bob.click("#leave")
+    expect(bob.locator("#chat-view")).to_be_hidden()
     expect(ana.locator("#members li")).to_have_text(["ana (you)"])
     assert ana.js_errors == [] and bob.js_errors == []
 
@@ -108,6 +109,7 @@ def test_refused_connection_shows_its_reason(chat_server, new_page):
         "Could not join: Nicknames are 1-20 letters, digits, '-' or '_'."
     )
     expect(page.locator("#join-view")).to_be_visible()
+    expect(page.locator("#chat-view")).to_be_hidden()
     # A refusal is final: the client doesn't knock again (its first retry would come in 0.5 s).
     page.wait_for_timeout(1500)
     assert len(sockets) == 1

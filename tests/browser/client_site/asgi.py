@@ -12,7 +12,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from tests.browser.client_site import consumers  # noqa: E402
+from tests.browser.client_site import consumers, readme  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -22,6 +22,9 @@ application = ProtocolTypeRouter(
                 [
                     path("ws/lab/<str:key>/", consumers.Lab.as_asgi()),
                     path("ws/refuse/<str:key>/", consumers.Refuse.as_asgi()),
+                    # README.rst's own consumers, for its JavaScript examples.
+                    path("ws/chat/<str:name>/", readme.ChatConsumer.as_asgi()),
+                    path("ws/counter/", readme.CounterConsumer.as_asgi()),
                 ]
             )
         ),

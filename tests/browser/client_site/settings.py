@@ -9,6 +9,8 @@ DEBUG = False
 USE_TZ = True
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",  # for README.rst's examples (see readme.py)
     "django.contrib.staticfiles",
     "channels",
     "easy_channels",
