@@ -41,8 +41,11 @@ from .layer import (
     deliver,
     frame_message,
     is_read_timeout,
+    is_unavailable,
     note_serving_loop,
     reap,
+    rejoin_all,
+    track_socket,
     user_group,
 )
 from .middleware import SocketMiddleware, load_middleware
@@ -224,6 +227,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         self.channel_layer = get_channel_layer(self.channel_layer_alias or config["CHANNEL_LAYER"])
         if self.channel_layer is not None:
             note_serving_loop(self.channel_layer, self._loop)
+            track_socket(self.channel_layer, self)
             self.channel_name = await self.channel_layer.new_channel()
         self._inbox: asyncio.Queue[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None]
         self._inbox = asyncio.Queue()
@@ -498,7 +502,21 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
 
     async def _read_layer(self) -> None:
         delay = 0.1
+        outage: float | None = None  # when this reader saw the layer fail
         while not self._stopping:
+            if outage is not None and await self._layer_is_back():
+                count = rejoin_all(self.channel_layer, outage)
+                outage, delay = None, 0.1
+                if count:
+                    logger.warning(
+                        "easy_channels: the channel layer is back; %d socket(s) rejoin their "
+                        "groups",
+                        count,
+                    )
+            elif outage is not None:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
             try:
                 message = await self.channel_layer.receive(self.channel_name)
             except asyncio.CancelledError:
@@ -512,12 +530,16 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
                     logger.debug("easy_channels: idle channel layer receive timed out; again")
                     continue
                 logger.warning(
-                    "easy_channels: receiving from the channel layer failed; retrying in %.1fs",
+                    "easy_channels: receiving from the channel layer failed (%r); retrying in "
+                    "%.1fs",
+                    exc,
                     delay,
-                    exc_info=True,
+                    exc_info=not is_unavailable(exc),  # an outage needs no traceback
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+                if is_unavailable(exc) and outage is None:
+                    outage = self._loop.time()
                 continue
             delay = 0.1
             if self._stopping:  # a cancel swallowed by the layer's client: the socket is gone
@@ -527,6 +549,31 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
                 await self._on_layer_message(message)
             except Exception:
                 logger.exception("easy_channels: could not handle layer message %r", message)
+
+    async def _layer_is_back(self) -> bool:
+        """A cheap write that fails while the layer is down (leaving a group nobody is in)."""
+        try:
+            await bounded(
+                self.channel_layer.group_discard("easy_channels.probe", self.channel_name),
+                "a probe",
+                self._config["LAYER_TIMEOUT"],
+            )
+        except LayerUnavailable:
+            return False
+        return True
+
+    async def _rejoin_groups(self) -> None:
+        for group in list(self._groups):
+            if self._gone or self._stopping:
+                return
+            try:
+                await bounded(
+                    self.channel_layer.group_add(group, self.channel_name),
+                    f"group_add({group!r})",
+                    self._config["LAYER_TIMEOUT"],
+                )
+            except LayerUnavailable:
+                return  # down again: the next recovery rejoins
 
     async def _on_layer_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")

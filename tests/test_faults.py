@@ -92,3 +92,99 @@ async def test_200_idle_redis_sockets_disconnect_promptly(kind, socket_timeout):
         if keys:
             await client.delete(*keys)
         await client.aclose()
+
+
+class _Client:
+    """A test client of the scale-out project's Room consumer."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.acks = 0
+        self.events: list[dict] = []
+
+    async def call(self, event: str, **payload) -> dict:
+        """Send with an ack; the answer (ack or error frame). Other frames go to ``events``."""
+        self.acks += 1
+        await self.ws.send(json.dumps({"event": event, "ack": self.acks, **payload}))
+        async with asyncio.timeout(15):
+            while True:
+                frame = json.loads(await self.ws.recv())
+                if frame.get("ack") == self.acks:
+                    return frame
+                self.events.append(frame)
+
+    async def next(self, event: str) -> dict:
+        for frame in self.events:
+            if frame["event"] == event:
+                self.events.remove(frame)
+                return frame
+        async with asyncio.timeout(15):
+            while True:
+                frame = json.loads(await self.ws.recv())
+                if frame["event"] == event:
+                    return frame
+                self.events.append(frame)
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
+async def test_redis_outage_answers_unavailable_and_recovers_without_reconnecting(kind):
+    """
+    Redis stops under connected sockets: a handler that needs the layer answers with an
+    `unavailable` error frame, sockets stay open, new sockets are refused with 4503; when Redis
+    comes back (empty, as after a restart without persistence) the sockets rejoin their groups
+    and broadcasts flow again, without clients reconnecting.
+    """
+    from tests.liveserver import RedisServer
+
+    require_redis()  # the same rules as the other Redis tests
+    with RedisServer() as store:
+        env = {
+            "SCALEOUT_HOSTS": store.url,
+            "SCALEOUT_PREFIX": "outage",
+            "EASY_CHANNELS_LAYER_TIMEOUT": "1",
+        }
+        with serve(
+            "tests.scaleout.asgi:application",
+            kind=kind,
+            settings="tests.scaleout.settings",
+            env=env,
+        ) as server:
+            url = f"{server.ws}/ws/room/?name="
+            async with (
+                connect(url + "ana", origin="http://127.0.0.1") as ana_ws,
+                connect(url + "bob", origin="http://127.0.0.1") as bob_ws,
+            ):
+                ana, bob = _Client(ana_ws), _Client(bob_ws)
+                for client in (ana, bob):
+                    assert (await client.call("join", group="room"))["event"] == "ack"
+                await ana.call("say", group="room", text="before")
+                assert (await bob.next("said"))["text"] == "before"
+
+                store.stop()
+                started = time.monotonic()
+                reply = await ana.call("say", group="room", text="during")
+                assert reply["event"] == "error" and reply["code"] == "unavailable", reply
+                assert time.monotonic() - started < 5
+                assert (await bob.call("whoami"))["event"] == "ack"  # still open and answering
+                # A logged-in socket joins its user group on connect: refused, come back later.
+                async with connect(url + "cyd&user=5", origin="http://127.0.0.1") as cyd:
+                    refusal = json.loads(await asyncio.wait_for(cyd.recv(), 15))
+                    assert refusal["event"] == "connect_error" and refusal["code"] == 4503
+
+                store.start()  # empty: every group membership is gone
+                deadline = time.monotonic() + 20
+                while True:  # the readers notice, probe, and rejoin
+                    reply = await ana.call("say", group="room", text="after")
+                    if reply["event"] == "ack":
+                        try:
+                            said = await asyncio.wait_for(bob.next("said"), 1)
+                        except TimeoutError:
+                            said = None
+                        if said is not None:
+                            assert said["text"] == "after"
+                            break
+                    assert time.monotonic() < deadline, "broadcasts did not come back"
+                    await asyncio.sleep(0.2)
+            output = server.output()
+        assert "Traceback" not in output, output[-3000:]
+        assert "the channel layer is back" in output

@@ -9,6 +9,8 @@ Settings of the scale-out test project, read from environment variables set by t
     Comma-separated Redis URLs; the default is ``REDIS_URL`` or the local server.
 ``SCALEOUT_PREFIX``
     The layer's key prefix: unique per test run, so a run touches (and deletes) only its keys.
+``EASY_CHANNELS_LAYER_TIMEOUT``
+    ``EASY_CHANNELS["LAYER_TIMEOUT"]`` (default 3).
 ``SCALEOUT_SOCKET_TIMEOUT``
     redis-py's read timeout, in seconds (see ``_host``); ``default`` leaves redis-py's own
     (5 s in redis-py 8), as a plain ``"redis://..."`` host does.
@@ -34,7 +36,10 @@ INSTALLED_APPS = [
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ASGI_APPLICATION = "tests.scaleout.asgi.application"
-EASY_CHANNELS = {"SOCKETS": {"room/": "tests.scaleout.consumers.Room"}}
+EASY_CHANNELS = {
+    "SOCKETS": {"room/": "tests.scaleout.consumers.Room"},
+    "LAYER_TIMEOUT": float(os.environ.get("EASY_CHANNELS_LAYER_TIMEOUT", "3")),
+}
 
 LAYER = os.environ.get("SCALEOUT_LAYER", "redis")
 HOSTS = [
