@@ -26,7 +26,7 @@ from channels.consumer import AsyncConsumer, get_handler_name
 from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
-from . import counters, protocol
+from . import counters, processes, protocol
 from .errors import error_frame
 from .exceptions import LayerUnavailable, Reject
 from .handlers import Handler, HandlerTables, build_tables, call
@@ -257,6 +257,8 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
             self._stopping = True
             if self._connected:
                 counters.closed()
+                if self.channel_layer is not None:
+                    processes.socket_closed(self.channel_layer)
             tasks = [t for t in (layer_reader, self._worker) if t is not None and not t.done()]
             for task in tasks:
                 task.cancel()
@@ -370,6 +372,8 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         if self._accepted and not self._closed:
             self._connected = True
             counters.opened()
+            if self.channel_layer is not None:
+                processes.socket_opened(self.channel_layer)
         else:
             await self._leave_all_groups()
 

@@ -1,0 +1,132 @@
+"""
+Asking every server process for its counters, through the channel layer.
+
+Each process serving at least one socket runs one small responder: a channel of its own in the
+group ``easy_channels.processes``. ``manage.py easy_channels_stats`` (or :func:`collect_stats`)
+sends one request to that group and gathers the replies, so it sees every process sharing the
+layer (Redis), on any machine. The in-memory layer only reaches its own process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import weakref
+from typing import Any
+
+from . import counters
+from .exceptions import LayerUnavailable
+from .layer import bounded, deliver, reap
+
+__all__ = ["acollect_stats"]
+
+logger = logging.getLogger("easy_channels")
+
+PROCESS_GROUP = "easy_channels.processes"
+STATS_REQUEST = "easy_channels.stats.request"
+STATS_REPLY = "easy_channels.stats.reply"
+#: How often a responder re-adds itself to PROCESS_GROUP (memberships expire in the layer).
+_REFRESH_SECONDS = 3600
+_LIMIT = 3.0
+
+
+def process_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _Responder:
+    """The responder of one layer in this process, alive while the process serves sockets."""
+
+    def __init__(self, layer: Any):
+        self.layer = layer
+        self.sockets = 0
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        # The default prefix: channels-redis receives every process-local channel of a process
+        # through one key derived from it, so a channel with another prefix would never be read.
+        channel = await self.layer.new_channel()
+        loop = asyncio.get_running_loop()
+        joined = float("-inf")
+        try:
+            while True:
+                if loop.time() - joined > _REFRESH_SECONDS:
+                    try:
+                        await bounded(self.layer.group_add(PROCESS_GROUP, channel), "stats", _LIMIT)
+                        joined = loop.time()
+                    except LayerUnavailable:
+                        await asyncio.sleep(5)
+                        continue
+                try:
+                    async with asyncio.timeout(_REFRESH_SECONDS):
+                        message = await self.layer.receive(channel)
+                except Exception as exc:  # an outage, or the refresh timeout
+                    if not isinstance(exc, TimeoutError):
+                        joined = float("-inf")
+                        await asyncio.sleep(1)
+                    continue
+                if message.get("type") == STATS_REQUEST and message.get("reply_to"):
+                    reply = {"type": STATS_REPLY, "process": process_name(), **counters.stats()}
+                    # A failure is logged by deliver(); the asker sees this process missing.
+                    with contextlib.suppress(LayerUnavailable):
+                        await deliver(self.layer, "send", message["reply_to"], reply, _LIMIT)
+        finally:
+            # Best effort and quiet: this runs as the process stops serving (or its pools
+            # close), and the membership expires in the layer anyway.
+            try:
+                async with asyncio.timeout(_LIMIT):
+                    await asyncio.shield(self.layer.group_discard(PROCESS_GROUP, channel))
+            except Exception as exc:
+                logger.debug("easy_channels: the stats responder could not leave: %r", exc)
+
+
+_responders: weakref.WeakKeyDictionary[Any, _Responder] = weakref.WeakKeyDictionary()
+
+
+def socket_opened(layer: Any) -> None:
+    """Start this process's responder for ``layer`` with its first socket."""
+    loop = asyncio.get_running_loop()
+    responder = _responders.get(layer)
+    if responder is None or (responder.task is not None and responder.task.get_loop() is not loop):
+        responder = _responders[layer] = _Responder(layer)  # first use, or a new event loop
+    responder.sockets += 1
+    if responder.task is None or responder.task.done():
+        responder.task = loop.create_task(responder.run())
+
+
+def socket_closed(layer: Any) -> None:
+    """Stop the responder with the process's last socket (nothing is left to report)."""
+    responder = _responders.get(layer)
+    if responder is None:
+        return
+    responder.sockets -= 1
+    if responder.sockets <= 0 and responder.task is not None:
+        responder.sockets = 0
+        task, responder.task = responder.task, None
+        reap(task)  # cancels until it ends (redis-py can swallow a first cancel)
+
+
+async def acollect_stats(layer: Any, wait: float = 1.0) -> list[dict[str, Any]]:
+    """Ask every process serving sockets on ``layer``; the replies that came within ``wait``."""
+    channel = await layer.new_channel()
+    await bounded(
+        layer.group_send(PROCESS_GROUP, {"type": STATS_REQUEST, "reply_to": channel}),
+        "a stats request",
+        _LIMIT,
+    )
+    replies: dict[str, dict[str, Any]] = {}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while (remaining := deadline - loop.time()) > 0:
+        try:
+            async with asyncio.timeout(remaining):
+                message = await layer.receive(channel)
+        except TimeoutError:
+            break
+        if message.get("type") == STATS_REPLY:
+            message.pop("type")
+            replies[message["process"]] = message
+    return [replies[name] for name in sorted(replies)]
