@@ -558,6 +558,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         """A cheap write that fails while the layer is down (leaving a group nobody is in)."""
         try:
             await bounded(
+                self.channel_layer,
                 self.channel_layer.group_discard("easy_channels.probe", self.channel_name),
                 "a probe",
                 self._config["LAYER_TIMEOUT"],
@@ -572,6 +573,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
                 return
             try:
                 await bounded(
+                    self.channel_layer,
                     self.channel_layer.group_add(group, self.channel_name),
                     f"group_add({group!r})",
                     self._config["LAYER_TIMEOUT"],
@@ -710,6 +712,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
             logger.debug("easy_channels: group_add(%r) after disconnect ignored", group)
             return
         await bounded(
+            self.channel_layer,
             self.channel_layer.group_add(group, self.channel_name),
             f"group_add({group!r})",
             self._config["LAYER_TIMEOUT"],
@@ -721,6 +724,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
     async def _group_discard(self, group: str) -> None:
         self._groups.discard(group)
         await bounded(
+            self.channel_layer,
             self.channel_layer.group_discard(group, self.channel_name),
             f"group_discard({group!r})",
             self._config["LAYER_TIMEOUT"],
@@ -731,6 +735,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         for group in groups:
             try:
                 await bounded(
+                    self.channel_layer,
                     self.channel_layer.group_discard(group, self.channel_name),
                     f"group_discard({group!r})",
                     self._config["LAYER_TIMEOUT"],

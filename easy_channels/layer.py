@@ -172,16 +172,39 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, (RedisConnectionError, RedisTimeoutError))
 
 
-async def bounded(awaitable: Any, what: str, limit: float) -> Any:
+#: Layer calls one process makes at once, per layer. redis-py 8's pool holds 100 connections
+#: per event loop and raises MaxConnectionsError beyond: 500 sockets leaving at once failed to
+#: leave their groups, which then stayed in Redis for a day. Calls past this wait their turn.
+MAX_CONCURRENT_CALLS = 32
+
+_semaphores: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, asyncio.Semaphore]]
+_semaphores = weakref.WeakKeyDictionary()
+
+
+def _slots(layer: Any) -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    per_loop = _semaphores.setdefault(layer, {})
+    semaphore = per_loop.get(loop)
+    if semaphore is None:
+        for old in [old for old in per_loop if old.is_closed()]:  # tests run many loops
+            del per_loop[old]
+        semaphore = per_loop[loop] = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
+    return semaphore
+
+
+async def bounded(layer: Any, awaitable: Any, what: str, limit: float) -> Any:
     """
-    Await a channel layer call for at most ``limit`` seconds.
+    Await a channel layer call of ``layer`` for at most ``limit`` seconds.
+
+    At most MAX_CONCURRENT_CALLS run at once per layer and event loop; waiting for a turn
+    counts towards ``limit``.
 
     A timeout or a transport failure becomes :class:`LayerUnavailable`, logged once here with
     ``what`` was attempted: a socket never hangs on a Redis that is down, and its handler gets
     an answer it can pass to the client.
     """
     try:
-        async with asyncio.timeout(limit):
+        async with asyncio.timeout(limit), _slots(layer):
             return await awaitable
     except Exception as exc:
         if not is_unavailable(exc):
@@ -204,7 +227,9 @@ async def deliver(
     from channels.exceptions import ChannelFull
 
     try:
-        await bounded(getattr(layer, method)(target, message), f"{method}({target!r})", limit)
+        await bounded(
+            layer, getattr(layer, method)(target, message), f"{method}({target!r})", limit
+        )
     except ChannelFull:
         counters.drop("channel_full")
         logger.warning(

@@ -55,7 +55,12 @@ class _Responder:
             while True:
                 if loop.time() - joined > _REFRESH_SECONDS:
                     try:
-                        await bounded(self.layer.group_add(PROCESS_GROUP, channel), "stats", _LIMIT)
+                        await bounded(
+                            self.layer,
+                            self.layer.group_add(PROCESS_GROUP, channel),
+                            "stats",
+                            _LIMIT,
+                        )
                         joined = loop.time()
                     except LayerUnavailable:
                         await asyncio.sleep(5)
@@ -113,6 +118,7 @@ async def acollect_stats(layer: Any, wait: float = 1.0) -> list[dict[str, Any]]:
     """Ask every process serving sockets on ``layer``; the replies that came within ``wait``."""
     channel = await layer.new_channel()
     await bounded(
+        layer,
         layer.group_send(PROCESS_GROUP, {"type": STATS_REQUEST, "reply_to": channel}),
         "a stats request",
         _LIMIT,

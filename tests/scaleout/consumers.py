@@ -109,3 +109,13 @@ class Room(JSONWebSocket):
     async def on_stats(self):
         """This process's counters (easy_channels.stats())."""
         return easy_channels.stats()
+
+    async def on_objects(self):
+        """Live socket objects and tasks in this process, after a full garbage collection."""
+        import asyncio
+        import gc
+
+        gc.collect()
+        sockets = sum(isinstance(o, JSONWebSocket) for o in gc.get_objects())
+        tasks = sorted(t.get_coro().__qualname__ for t in asyncio.all_tasks())
+        return {"sockets": sockets, "tasks": tasks}
