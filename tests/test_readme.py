@@ -5,6 +5,7 @@ and each example behaves as the text around it says.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -244,3 +245,12 @@ def test_readme_renders_without_warnings():
         writer="null",
         settings_overrides={"report_level": 2, "halt_level": 2},
     )
+
+
+def test_health_view_returns_the_counters(ns):
+    from django.test import RequestFactory
+
+    response = ns["health"](RequestFactory().get("/health/"))
+    assert response.status_code == 200
+    body = json.loads(response.content)
+    assert {"sockets_open", "messages_in", "errors", "drops", "refused"} <= set(body)
