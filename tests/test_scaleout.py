@@ -26,7 +26,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections import deque
 from collections.abc import Iterator
@@ -40,7 +39,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import REDIS_URL, REQUIRE_REDIS, require_redis
-from tests.liveserver import ROOT, Server, free_port, serve, wait_for_port
+from tests.liveserver import ROOT, RedisServer, Server, serve
 
 pytestmark = pytest.mark.redis
 
@@ -76,40 +75,13 @@ def delete_keys(hosts: list[str], prefix: str) -> None:
 @contextlib.contextmanager
 def second_redis() -> Iterator[str]:
     """A throwaway redis-server on a free loopback port (nothing on disk), stopped by its pid."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if shutil.which("redis-server") is None:
         message = "redis-server is not installed: can't start a second Redis for sharding."
         if REQUIRE_REDIS:
             pytest.fail(message)
         pytest.skip(message)
-    port = free_port()
-    with tempfile.TemporaryDirectory() as workdir:
-        args = [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        proc = subprocess.Popen(
-            [*args, "--dir", workdir],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for_port(port, proc, timeout=10)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with RedisServer() as server:
+        yield server.url
 
 
 async def poll(condition, what: str) -> None:
