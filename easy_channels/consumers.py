@@ -30,6 +30,7 @@ from . import counters, processes, protocol
 from .errors import error_frame
 from .exceptions import LayerUnavailable, Reject
 from .handlers import Handler, HandlerTables, build_tables, call
+from .hub import hub_for, rejoin_all
 from .layer import (
     CALL_TYPE,
     CLOSE_TYPE,
@@ -44,8 +45,6 @@ from .layer import (
     is_unavailable,
     note_serving_loop,
     reap,
-    rejoin_all,
-    track_socket,
     user_group,
 )
 from .middleware import SocketMiddleware, load_middleware
@@ -227,7 +226,6 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         self.channel_layer = get_channel_layer(self.channel_layer_alias or config["CHANNEL_LAYER"])
         if self.channel_layer is not None:
             note_serving_loop(self.channel_layer, self._loop)
-            track_socket(self.channel_layer, self)
             self.channel_name = await self.channel_layer.new_channel()
         self._inbox: asyncio.Queue[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None]
         self._inbox = asyncio.Queue()
@@ -509,12 +507,11 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         outage: float | None = None  # when this reader saw the layer fail
         while not self._stopping:
             if outage is not None and await self._layer_is_back():
-                count = rejoin_all(self.channel_layer, outage)
+                count = rejoin_all(self.channel_layer, outage, self._config["LAYER_TIMEOUT"])
                 outage, delay = None, 0.1
                 if count:
                     logger.warning(
-                        "easy_channels: the channel layer is back; %d socket(s) rejoin their "
-                        "groups",
+                        "easy_channels: the channel layer is back; rejoining %d group(s)",
                         count,
                     )
             elif outage is not None:
@@ -566,20 +563,6 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         except LayerUnavailable:
             return False
         return True
-
-    async def _rejoin_groups(self) -> None:
-        for group in list(self._groups):
-            if self._gone or self._stopping:
-                return
-            try:
-                await bounded(
-                    self.channel_layer,
-                    self.channel_layer.group_add(group, self.channel_name),
-                    f"group_add({group!r})",
-                    self._config["LAYER_TIMEOUT"],
-                )
-            except LayerUnavailable:
-                return  # down again: the next recovery rejoins
 
     async def _on_layer_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -711,38 +694,23 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         if self._gone:
             logger.debug("easy_channels: group_add(%r) after disconnect ignored", group)
             return
-        await bounded(
-            self.channel_layer,
-            self.channel_layer.group_add(group, self.channel_name),
-            f"group_add({group!r})",
-            self._config["LAYER_TIMEOUT"],
-        )
+        await hub_for(self.channel_layer).join(self, group, self._config["LAYER_TIMEOUT"])
         self._groups.add(group)
         if self._gone:  # the client left while we were joining
             await self._group_discard(group)
 
     async def _group_discard(self, group: str) -> None:
         self._groups.discard(group)
-        await bounded(
-            self.channel_layer,
-            self.channel_layer.group_discard(group, self.channel_name),
-            f"group_discard({group!r})",
-            self._config["LAYER_TIMEOUT"],
-        )
+        await hub_for(self.channel_layer).leave(self, group, self._config["LAYER_TIMEOUT"])
 
     async def _leave_all_groups(self) -> None:
         groups, self._groups = self._groups, set()
+        hub = hub_for(self.channel_layer) if groups else None
         for group in groups:
             try:
-                await bounded(
-                    self.channel_layer,
-                    self.channel_layer.group_discard(group, self.channel_name),
-                    f"group_discard({group!r})",
-                    self._config["LAYER_TIMEOUT"],
-                )
+                await hub.leave(self, group, self._config["LAYER_TIMEOUT"])
             except LayerUnavailable:
-                # Logged by bounded(); the layer forgets the membership after its group_expiry.
-                pass
+                pass  # logged; the layer forgets the membership after its group_expiry
             except Exception:
                 logger.exception("easy_channels: could not leave group %r", group)
 

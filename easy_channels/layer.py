@@ -243,39 +243,3 @@ async def deliver(
         raise
     if method == "group_send":
         counters.group_send()
-
-
-# -- recovering from a layer outage ----------------------------------------------------------
-
-_sockets: weakref.WeakKeyDictionary[Any, weakref.WeakSet[Any]] = weakref.WeakKeyDictionary()
-_rejoins: set[asyncio.Task[Any]] = set()
-_last_rejoin: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
-
-
-def track_socket(layer: Any, consumer: Any) -> None:
-    """Remember a live socket of ``layer`` (weakly), for :func:`rejoin_all`."""
-    _sockets.setdefault(layer, weakref.WeakSet()).add(consumer)
-
-
-def rejoin_all(layer: Any, outage_began: float) -> int:
-    """
-    After an outage, have every live socket of ``layer`` in this process re-add its groups.
-
-    Every socket's reader may notice the same outage; the first to see the layer back rejoins
-    for all, and the others (whose outage began before that) do nothing. Times are the loop's.
-
-    A Redis restarted without persistence has forgotten every group membership, and
-    channels-redis reports the outage to only one of the sockets waiting to receive: without
-    this, broadcasts would silently reach nobody until clients reconnect. Adding a member
-    twice is harmless (it refreshes its expiry).
-    """
-    loop = asyncio.get_running_loop()
-    if _last_rejoin.get(layer, float("-inf")) >= outage_began:
-        return 0
-    _last_rejoin[layer] = loop.time()
-    sockets = list(_sockets.get(layer, ()))
-    for consumer in sockets:
-        task = loop.create_task(consumer._rejoin_groups())
-        _rejoins.add(task)
-        task.add_done_callback(_rejoins.discard)
-    return len(sockets)

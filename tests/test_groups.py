@@ -8,8 +8,9 @@ import logging
 
 import pytest
 
+import easy_channels
 from easy_channels import JSONWebSocket, server_only
-from tests.utils import communicator, group_members, receive, request, send
+from tests.utils import communicator, group_members, local_members, receive, request, send
 
 
 class SyncRoom(JSONWebSocket):
@@ -202,10 +203,14 @@ async def test_class_groups_and_joined_groups(channel_layer):
 
 async def test_groups_are_left_on_disconnect(channel_layer):
     a, b = await join(SyncRoom, "room7")
-    assert len(await group_members(channel_layer, "room7")) == 2
+    assert len(local_members(channel_layer, "room7")) == 2
+    # The process is one member of the layer's group, whatever its number of sockets.
+    assert len(await group_members(channel_layer, "room7")) == 1
     await a.disconnect()
+    assert len(local_members(channel_layer, "room7")) == 1
     assert len(await group_members(channel_layer, "room7")) == 1
     await b.disconnect()
+    assert local_members(channel_layer, "room7") == set()
     assert await group_members(channel_layer, "room7") == set()
 
 
@@ -392,4 +397,71 @@ async def test_channel_layer_setting_and_class_alias(settings):
         assert (await comm.connect())[0]
         assert len(await group_members(get_channel_layer(alias), "aliased")) == 1
         assert await group_members(get_channel_layer("default"), "aliased") == set()
+        await comm.disconnect()
+
+
+# -- fan-out inside the process (easy_channels.hub) ------------------------------------------
+
+
+async def test_a_group_message_crosses_the_layer_once_per_process(channel_layer):
+    """Members of one process share one layer membership; each still gets every message."""
+    clients = await join(AsyncRoom, "fan", n=5)
+    assert len(local_members(channel_layer, "fan")) == 5
+    [process_channel] = await group_members(channel_layer, "fan")
+    assert process_channel not in local_members(channel_layer, "fan")
+    for n in range(30):  # a sender's messages reach every member in order
+        await easy_channels.agroup_send("fan", "n", {"n": n})
+    for client in clients:
+        assert [(await receive(client))["n"] for _ in range(30)] == list(range(30))
+    for client in clients:
+        await client.disconnect()
+    assert local_members(channel_layer, "fan") == set()
+    assert await group_members(channel_layer, "fan") == set()
+
+
+async def test_concurrent_joins_and_leaves_keep_the_layer_in_step(channel_layer):
+    """The layer holds the process while it has members, and nothing once they are all gone."""
+    clients = [communicator(AsyncRoom) for _ in range(20)]
+    await asyncio.gather(*(c.connect() for c in clients))
+    await asyncio.gather(*(request(c, "join", group="churn") for c in clients))
+    assert len(await group_members(channel_layer, "churn")) == 1
+    # Half leave while the other half leave and join again, all at once.
+    await asyncio.gather(
+        *(request(c, "leave", group="churn") for c in clients[:10]),
+        *(request(c, "leave", group="churn") for c in clients[10:]),
+    )
+    await asyncio.gather(*(request(c, "join", group="churn") for c in clients[10:]))
+    assert len(local_members(channel_layer, "churn")) == 10
+    assert len(await group_members(channel_layer, "churn")) == 1
+    await easy_channels.agroup_send("churn", "still", {})
+    for client in clients[10:]:
+        assert (await receive(client))["event"] == "still"
+    for client in clients[:10]:
+        assert await client.receive_nothing(0.05)
+    await asyncio.gather(*(c.disconnect() for c in clients))
+    assert await group_members(channel_layer, "churn") == set()
+
+
+async def test_a_failing_member_does_not_stop_the_others(channel_layer, caplog):
+    class Fussy(JSONWebSocket):
+        groups = ["fussy"]
+
+        def chat_message(self, message):
+            if message["to"] == self.channel_name:
+                raise RuntimeError("only me")
+            self.emit("got", {})
+
+    a, b, c = (communicator(Fussy) for _ in range(3))
+    for comm in (a, b, c):
+        assert (await comm.connect())[0]
+    victim = next(iter(local_members(channel_layer, "fussy")))
+    await channel_layer.group_send("fussy", {"type": "chat.message", "to": victim})
+    got = 0
+    for comm in (a, b, c):
+        if not await comm.receive_nothing(0.3):
+            assert (await receive(comm))["event"] == "got"
+            got += 1
+    assert got == 2
+    assert "Fussy.chat_message() failed" in caplog.text
+    for comm in (a, b, c):
         await comm.disconnect()

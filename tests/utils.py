@@ -36,6 +36,13 @@ async def request(comm: WebsocketCommunicator, event: str, ack: Any = 1, **paylo
     return await receive(comm)
 
 
+def local_members(layer, group: str) -> set[str]:
+    """The channel names of this process's sockets in ``group`` (see easy_channels.hub)."""
+    from easy_channels.hub import hub_for
+
+    return {member.channel_name for member in hub_for(layer).members.get(group, ())}
+
+
 async def group_members(layer, group: str) -> set[str]:
     """The channel names the layer holds in ``group`` (in-memory or channels-redis)."""
     if hasattr(layer, "_group_key"):  # channels_redis.core.RedisChannelLayer

@@ -1,0 +1,200 @@
+"""
+Group fan-out inside a process: the layer carries a group message once per process, and the
+process writes it to its member sockets itself.
+
+Channels makes every socket a member of its groups in the channel layer, so a group send is
+delivered, received and dispatched once per member: in the in-memory layer that costs the
+square of the group size, and with channels-redis one receive wake-up per member. Here each
+process joins the layer once per group, on a channel of its own (a *group channel*), when its
+first socket joins, and leaves when its last socket leaves. One reader per group channel
+receives each group message once and hands it to every local member in a tight loop: a
+pre-encoded frame is written to each socket as is (the design of Socket.IO's adapters).
+
+Raw ``channel_layer.group_send(group, {"type": ...})`` calls from other code reach the group
+channel like ours do and are handed to each member in the same way. Messages to one socket
+(``send_to``) still travel on the socket's own channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import LayerUnavailable
+from .layer import bounded, is_read_timeout, is_unavailable, reap
+
+if TYPE_CHECKING:
+    from .consumers import JSONWebSocket
+
+__all__ = ["hub_for"]
+
+logger = logging.getLogger("easy_channels")
+
+
+class Hub:
+    """The groups of one channel layer in one event loop (one process, usually)."""
+
+    def __init__(self, layer: Any):
+        self.layer = layer
+        #: group -> its local member sockets, in joining order (a dict is an ordered set)
+        self.members: dict[str, dict[JSONWebSocket, None]] = {}
+        #: group -> the group channel this process joined the layer's group with
+        self.channels: dict[str, str] = {}
+        self.readers: dict[str, asyncio.Task[None]] = {}
+        self.locks: dict[str, asyncio.Lock] = {}
+
+    # -- membership ------------------------------------------------------------------------------
+
+    async def join(self, consumer: JSONWebSocket, group: str, limit: float) -> None:
+        """Add ``consumer`` to ``group``; the layer is touched only for the first local member."""
+        self.members.setdefault(group, {})[consumer] = None
+        try:
+            await self._sync(group, limit)
+        except BaseException:
+            self._forget(consumer, group)
+            raise
+
+    async def leave(self, consumer: JSONWebSocket, group: str, limit: float) -> None:
+        """Remove ``consumer``; the layer is touched only when the last local member leaves."""
+        self._forget(consumer, group)
+        await self._sync(group, limit)
+
+    def _forget(self, consumer: JSONWebSocket, group: str) -> None:
+        members = self.members.get(group)
+        if members is not None:
+            members.pop(consumer, None)
+            if not members:
+                del self.members[group]
+
+    async def _sync(self, group: str, limit: float) -> None:
+        """Make the layer agree with the local members of ``group``, one change at a time."""
+        lock = self.locks.get(group)
+        if lock is None:
+            lock = self.locks[group] = asyncio.Lock()
+        async with lock:
+            wanted = group in self.members
+            channel = self.channels.get(group)
+            if wanted and channel is None:
+                channel = await self.layer.new_channel()
+                await bounded(
+                    self.layer, self.layer.group_add(group, channel), f"group_add({group!r})", limit
+                )
+                self.channels[group] = channel
+                self.readers[group] = asyncio.get_running_loop().create_task(
+                    self._read(group, channel)
+                )
+            elif not wanted and channel is not None:
+                del self.channels[group]
+                reap(self.readers.pop(group))  # cancels until it ends (see layer.reap)
+                # A failure is logged; the layer forgets the membership after its group_expiry.
+                with contextlib.suppress(LayerUnavailable):
+                    await bounded(
+                        self.layer,
+                        self.layer.group_discard(group, channel),
+                        f"group_discard({group!r})",
+                        limit,
+                    )
+        if group not in self.members and group not in self.channels and not lock.locked():
+            self.locks.pop(group, None)
+
+    async def rejoin(self, limit: float) -> None:
+        """After a layer outage: add every group channel again (a restarted Redis forgot them)."""
+        for group, channel in list(self.channels.items()):
+            try:
+                await bounded(
+                    self.layer, self.layer.group_add(group, channel), f"group_add({group!r})", limit
+                )
+            except LayerUnavailable:
+                return  # down again: the next recovery rejoins
+
+    # -- delivery --------------------------------------------------------------------------------
+
+    async def _read(self, group: str, channel: str) -> None:
+        delay = 0.1
+        while True:
+            try:
+                message = await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if is_read_timeout(exc):
+                    continue  # an idle blocking receive (see JSONWebSocket._read_layer)
+                logger.warning(
+                    "easy_channels: receiving group %r from the channel layer failed (%r); "
+                    "retrying in %.1fs",
+                    group,
+                    exc,
+                    delay,
+                    exc_info=not is_unavailable(exc),
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.1
+            if self.channels.get(group) != channel:
+                return  # the last member left while this message was on its way
+            await self.deliver(group, message)
+
+    async def deliver(self, group: str, message: dict[str, Any]) -> None:
+        """Hand one group message to every local member, in joining order."""
+        for member in list(self.members.get(group, ())):
+            try:
+                await member._on_layer_message(message)
+            except Exception:
+                logger.exception(
+                    "easy_channels: could not deliver a %r message of group %r to %s",
+                    message.get("type"),
+                    group,
+                    member.channel_name,
+                )
+
+
+_hubs: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, Hub]]
+_hubs = weakref.WeakKeyDictionary()
+
+
+def hub_for(layer: Any) -> Hub:
+    """The hub of ``layer`` in the running event loop."""
+    loop = asyncio.get_running_loop()
+    per_loop = _hubs.setdefault(layer, {})
+    hub = per_loop.get(loop)
+    if hub is None:
+        for old in [old for old in per_loop if old.is_closed()]:  # tests run many loops
+            del per_loop[old]
+        hub = per_loop[loop] = Hub(layer)
+    return hub
+
+
+def hubs_of(layer: Any) -> list[Hub]:
+    """Every hub of ``layer`` whose loop is running (for rejoining after an outage)."""
+    return [hub for loop, hub in _hubs.get(layer, {}).items() if not loop.is_closed()]
+
+
+_last_rejoin: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+_rejoins: set[asyncio.Task[None]] = set()
+
+
+def rejoin_all(layer: Any, outage_began: float, limit: float) -> int:
+    """
+    After an outage, have this process add every group channel of ``layer`` again.
+
+    A Redis restarted without persistence has forgotten every group membership, and
+    channels-redis reports the outage to only one of the readers waiting on it: without this,
+    broadcasts would silently reach nobody until clients reconnect. Every reader may notice the
+    same outage; the first to see the layer back rejoins for all, and the others (whose outage
+    began before that) do nothing. Times are the loop's. Returns the number of groups.
+    """
+    loop = asyncio.get_running_loop()
+    if _last_rejoin.get(layer, float("-inf")) >= outage_began:
+        return 0
+    _last_rejoin[layer] = loop.time()
+    count = 0
+    for hub in hubs_of(layer):
+        count += len(hub.channels)
+        task = loop.create_task(hub.rejoin(limit))
+        _rejoins.add(task)
+        task.add_done_callback(_rejoins.discard)
+    return count
