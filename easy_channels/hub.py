@@ -33,6 +33,10 @@ __all__ = ["hub_for"]
 
 logger = logging.getLogger("easy_channels")
 
+#: Seconds between re-adds of the group channels. channels-redis forgets a membership after
+#: its group_expiry (a day by default): a group that stays populated longer must be re-added.
+REFRESH_SECONDS = 3600.0
+
 
 class Hub:
     """The groups of one channel layer in one event loop (one process, usually)."""
@@ -45,6 +49,7 @@ class Hub:
         self.channels: dict[str, str] = {}
         self.readers: dict[str, asyncio.Task[None]] = {}
         self.locks: dict[str, asyncio.Lock] = {}
+        self.refresher: asyncio.Task[None] | None = None
 
     # -- membership ------------------------------------------------------------------------------
 
@@ -83,12 +88,16 @@ class Hub:
                     self.layer, self.layer.group_add(group, channel), f"group_add({group!r})", limit
                 )
                 self.channels[group] = channel
-                self.readers[group] = asyncio.get_running_loop().create_task(
-                    self._read(group, channel)
-                )
+                loop = asyncio.get_running_loop()
+                self.readers[group] = loop.create_task(self._read(group, channel))
+                if self.refresher is None or self.refresher.done():
+                    self.refresher = loop.create_task(self._refresh(limit))
             elif not wanted and channel is not None:
                 del self.channels[group]
                 reap(self.readers.pop(group))  # cancels until it ends (see layer.reap)
+                if not self.channels and self.refresher is not None:
+                    self.refresher.cancel()
+                    self.refresher = None
                 # A failure is logged; the layer forgets the membership after its group_expiry.
                 with contextlib.suppress(LayerUnavailable):
                     await bounded(
@@ -109,6 +118,13 @@ class Hub:
                 )
             except LayerUnavailable:
                 return  # down again: the next recovery rejoins
+
+    async def _refresh(self, limit: float) -> None:
+        """Re-add the group channels now and then, while there are any."""
+        while self.channels:
+            await asyncio.sleep(REFRESH_SECONDS)
+            await self.rejoin(limit)
+        self.refresher = None
 
     # -- delivery --------------------------------------------------------------------------------
 

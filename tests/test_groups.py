@@ -465,3 +465,31 @@ async def test_a_failing_member_does_not_stop_the_others(channel_layer, caplog):
     assert "Fussy.chat_message() failed" in caplog.text
     for comm in (a, b, c):
         await comm.disconnect()
+
+
+@pytest.mark.redis
+async def test_a_long_lived_group_outlives_the_layers_group_expiry(settings, monkeypatch):
+    """channels-redis forgets memberships after group_expiry; the process re-adds its own."""
+    import uuid
+
+    from channels.layers import get_channel_layer
+
+    from easy_channels import hub
+    from tests.conftest import redis_layer_config, require_redis
+
+    require_redis()
+    config = redis_layer_config(f"easytest{uuid.uuid4().hex}")
+    config["CONFIG"]["group_expiry"] = 1
+    settings.CHANNEL_LAYERS = {"default": config}
+    monkeypatch.setattr(hub, "REFRESH_SECONDS", 0.3)
+    layer = get_channel_layer()
+    try:
+        a, b = await join(AsyncRoom, "lasting")
+        await asyncio.sleep(2.5)  # twice the expiry: without the refresh the group is empty
+        await send(a, "say", group="lasting", text="still together")
+        assert await receive(b) == {"event": "said", "text": "still together"}
+        await a.disconnect()
+        await b.disconnect()
+    finally:
+        await layer.flush()
+        await layer.close_pools()
