@@ -263,3 +263,57 @@ def _same_state(now: dict, baseline: dict) -> bool:
         and ours(now) == ours(baseline)
         and len(now["tasks"]) <= len(baseline["tasks"]) + 2
     )
+
+
+@pytest.mark.timeout(180)
+async def test_1000_sockets_connecting_at_once_across_two_processes():
+    """
+    With channels-redis' and redis-py's defaults (no hand tuning), 1,000 sockets connecting at
+    once across two processes all join, one broadcast reaches 1000/1000, and once they leave
+    Redis holds no membership. (Raw Channels exhausted redis-py's 100-connection pool here.)
+    """
+    require_redis()
+    prefix = f"storm{uuid.uuid4().hex[:8]}"
+    env = {"SCALEOUT_PREFIX": prefix, "SCALEOUT_SOCKET_TIMEOUT": "default"}
+    app, settings = "tests.scaleout.asgi:application", "tests.scaleout.settings"
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        with (
+            serve(app, kind="uvicorn", settings=settings, env=env) as one,
+            serve(app, kind="uvicorn", settings=settings, env=env) as two,
+        ):
+            urls = [f"{server.ws}/ws/room/?name=s" for server in (one, two)]
+            sockets = await asyncio.gather(
+                *(
+                    connect(urls[i % 2], origin="http://127.0.0.1", open_timeout=60)
+                    for i in range(1000)
+                )
+            )
+            joined = await asyncio.gather(*(_request(ws, "join", group="storm") for ws in sockets))
+            assert all("storm" in me["groups"] for me in joined)
+            assert await client.zcard(f"{prefix}:group:storm") == 2  # one per process
+
+            await _request(sockets[0], "say", group="storm", text="all of you")
+
+            async def said(ws):
+                async with asyncio.timeout(20):
+                    while True:
+                        frame = json.loads(await ws.recv())
+                        if frame["event"] == "said":
+                            return frame["text"]
+
+            texts = await asyncio.gather(*(said(ws) for ws in sockets))
+            assert texts.count("all of you") == 1000
+
+            await asyncio.gather(*(ws.close() for ws in sockets))
+            deadline = time.monotonic() + 20
+            while await client.zcard(f"{prefix}:group:storm") != 0:
+                assert time.monotonic() < deadline, "memberships left in Redis"
+                await asyncio.sleep(0.1)
+            output = one.output() + two.output()
+        assert "Traceback" not in output and "MaxConnectionsError" not in output, output[-3000:]
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
