@@ -685,7 +685,13 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
                 counters.drop("before_accept")
                 logger.warning("easy_channels: dropped a frame sent before accept()")
             return
-        await self._raw_send({"type": "websocket.send", "text": text})
+        # _raw_send inlined: this is the innermost step of every fan-out.
+        try:
+            await self.base_send({"type": "websocket.send", "text": text})
+        except OSError:  # uvicorn's ClientDisconnected: the disconnect message is on its way
+            logger.debug("easy_channels: client of %s already gone", self.scope.get("path"))
+            return
+        counters.message_out()
 
     async def _layer_call(self, method: str, target: str, message: dict[str, Any]) -> None:
         await deliver(self.channel_layer, method, target, message, self._config["LAYER_TIMEOUT"])
