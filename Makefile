@@ -5,10 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 DEMO_STAMP := $(VENV)/.installed-demo
+BENCH_STAMP := $(VENV)/.installed-bench
+BENCH_ARGS ?=
 PYTEST_ARGS ?=
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: demo test lint format clean
+.PHONY: demo test bench lint format clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.x).")'
@@ -28,6 +30,14 @@ demo: $(DEMO_STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	@echo "Open http://$(DEMO_ADDR)/ in two windows. Stop with Ctrl+C."
 	$(BIN)/python manage.py runserver $(DEMO_ADDR)
+
+$(BENCH_STAMP): $(BIN)/python setup.cfg setup.py
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	@touch $@
+
+# Side-by-side benchmarks on loopback (bounded in time; prints tables, writes docs/benchmarks.md).
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

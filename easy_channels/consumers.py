@@ -123,6 +123,8 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outstanding: dict[Operation, None] = {}
         self._groups: set[str] = set()
+        self._stalled = 0  # group deliveries waiting for this socket's transport (see hub)
+        self._dropping = False
         self._middleware: list[SocketMiddleware] = []
         self._accepted = False
         self._closed = False  # we sent websocket.close
@@ -265,7 +267,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
                 # doesn't (see _reap).
                 _, pending = await asyncio.wait(tasks, timeout=_TASK_END_TIMEOUT)
                 for task in pending:
-                    reap(task)
+                    reap(task, self.channel_layer)
             if self._groups:  # cancelled or crashed before a disconnect: don't leak membership
                 await self._leave_all_groups()
         if self._fatal is not None:

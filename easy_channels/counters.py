@@ -22,6 +22,7 @@ DROP_REASONS = (
     "client_gone",  # a frame for a socket whose client had left
     "before_accept",  # a frame beyond MAX_PENDING_MESSAGES sent before accept()
     "unavailable",  # a send the channel layer didn't take in LAYER_TIMEOUT
+    "slow_client",  # a group message for a socket with MAX_PENDING_MESSAGES waiting already
 )
 
 

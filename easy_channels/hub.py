@@ -21,8 +21,10 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from . import counters
 from .exceptions import LayerUnavailable
 from .layer import bounded, is_read_timeout, is_unavailable, reap
 
@@ -50,6 +52,8 @@ class Hub:
         self.readers: dict[str, asyncio.Task[None]] = {}
         self.locks: dict[str, asyncio.Lock] = {}
         self.refresher: asyncio.Task[None] | None = None
+        #: deliveries waiting for a socket that reads slowly (kept referenced until done)
+        self.stalled: set[asyncio.Task[None]] = set()
 
     # -- membership ------------------------------------------------------------------------------
 
@@ -94,7 +98,7 @@ class Hub:
                     self.refresher = loop.create_task(self._refresh(limit))
             elif not wanted and channel is not None:
                 del self.channels[group]
-                reap(self.readers.pop(group))  # cancels until it ends (see layer.reap)
+                reap(self.readers.pop(group), self.layer)  # cancels until it ends (see layer.reap)
                 if not self.channels and self.refresher is not None:
                     self.refresher.cancel()
                     self.refresher = None
@@ -155,17 +159,94 @@ class Hub:
             await self.deliver(group, message)
 
     async def deliver(self, group: str, message: dict[str, Any]) -> None:
-        """Hand one group message to every local member, in joining order."""
+        """
+        Hand one group message to every local member, in joining order, without waiting.
+
+        A member's delivery normally completes at once (the server takes the frame). A
+        client that stops reading makes the server pause its writes: that member's delivery
+        then continues in a task of its own, so the others aren't held up. At most
+        ``MAX_PENDING_MESSAGES`` deliveries may wait for one member; beyond that its frames
+        are dropped, logged with the group and the socket's channel, and counted
+        (``drops.slow_client``).
+        """
         for member in list(self.members.get(group, ())):
+            if member._stalled >= member._config["MAX_PENDING_MESSAGES"]:
+                counters.drop("slow_client")
+                if not member._dropping:
+                    member._dropping = True
+                    logger.warning(
+                        "easy_channels: %s reads too slowly; dropping messages of group %r for "
+                        "it until it catches up",
+                        member.channel_name,
+                        group,
+                    )
+                continue
+            task = _start_eagerly(member._on_layer_message(message))
+            if task is not None:
+                member._stalled += 1
+                self.stalled.add(task)
+                task.add_done_callback(partial(_done, self, member, group))
+
+
+def _done(hub: Hub, member: JSONWebSocket, group: str, task: asyncio.Task[None]) -> None:
+    hub.stalled.discard(task)
+    member._stalled -= 1
+    if member._stalled == 0:
+        member._dropping = False
+    if not task.cancelled() and task.exception() is not None:
+        logger.error(
+            "easy_channels: could not deliver a message of group %r to %s",
+            group,
+            member.channel_name,
+            exc_info=task.exception(),
+        )
+
+
+def _start_eagerly(coro: Any) -> asyncio.Task[Any] | None:
+    """
+    Run ``coro`` until it first waits; a task carries on only if it does.
+
+    Like Python 3.12's eager tasks: a delivery that completes at once (the usual case) costs
+    no task and no turn of the event loop. Errors of such a delivery are logged here.
+    """
+    try:
+        waiting_for = coro.send(None)
+    except StopIteration:
+        return None
+    except Exception:
+        logger.exception("easy_channels: could not deliver a group message")
+        return None
+    return asyncio.get_running_loop().create_task(_resume(coro, waiting_for))
+
+
+async def _resume(coro: Any, waiting_for: Any) -> Any:
+    return await _Resumed(coro, waiting_for)
+
+
+class _Resumed:
+    """Await a coroutine that already ran up to a yield, as ``yield from`` would go on."""
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self, coro: Any, first: Any):
+        self._coro = coro
+        self._first = first
+
+    def __await__(self):
+        to_yield = self._first
+        while True:
             try:
-                await member._on_layer_message(message)
-            except Exception:
-                logger.exception(
-                    "easy_channels: could not deliver a %r message of group %r to %s",
-                    message.get("type"),
-                    group,
-                    member.channel_name,
-                )
+                sent = yield to_yield
+            except BaseException as exc:  # a cancel or an error thrown in by the task
+                try:
+                    to_yield = self._coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    to_yield = self._coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
 
 
 _hubs: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, Hub]]

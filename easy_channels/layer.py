@@ -126,15 +126,32 @@ def close_message(code: int = protocol.CloseCode.PROTOCOL_ABUSE, reason: str | N
 _reapers: set[asyncio.Task[None]] = set()
 
 
-def reap(task: asyncio.Task[Any]) -> None:
+def _blocks_in_redis(layer: Any) -> bool:
+    try:
+        from channels_redis.core import RedisChannelLayer
+    except ImportError:  # pragma: no cover - channels-redis is a dependency
+        return False
+    return layer is None or isinstance(layer, RedisChannelLayer)
+
+
+def reap(task: asyncio.Task[Any], layer: Any = None) -> None:
     """
-    Cancel ``task`` again until it ends, in the background.
+    Cancel ``task`` (a reader of ``layer``), and again until it ends, in the background.
 
     redis-py can swallow a cancel that lands at the wrong moment of a blocking command
     (redis/redis-py#2028, #2551), and channels-redis' receive then blocks again in BZPOPMIN
     until a message comes, which on an idle process is never: one leaked task and Redis
     connection per socket. A second cancel lands somewhere ordinary and ends it.
+
+    Only RedisChannelLayer blocks in Redis: other layers (pub/sub, in-memory) get one cancel,
+    because a second one would interrupt their clean-up (the pub/sub layer unsubscribes the
+    channel after the cancel; cancelled again, the channel stayed subscribed for good).
     """
+    task.cancel()
+    if not _blocks_in_redis(layer):
+        _reapers.add(task)  # keep it referenced until its clean-up is done
+        task.add_done_callback(_reapers.discard)
+        return
 
     async def reaper() -> None:
         for _ in range(50):

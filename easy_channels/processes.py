@@ -81,9 +81,13 @@ class _Responder:
         finally:
             # Best effort and quiet: this runs as the process stops serving (or its pools
             # close), and the membership expires in the layer anyway.
+            leave = asyncio.ensure_future(self.layer.group_discard(PROCESS_GROUP, channel))
+            # Shielded from the cancel that ends this task, so it may fail after we stop
+            # waiting (the pools closing): read its outcome, or asyncio logs it as an error.
+            leave.add_done_callback(lambda t: t.cancelled() or t.exception())
             try:
                 async with asyncio.timeout(_LIMIT):
-                    await asyncio.shield(self.layer.group_discard(PROCESS_GROUP, channel))
+                    await asyncio.shield(leave)
             except Exception as exc:
                 logger.debug("easy_channels: the stats responder could not leave: %r", exc)
 
@@ -111,7 +115,7 @@ def socket_closed(layer: Any) -> None:
     if responder.sockets <= 0 and responder.task is not None:
         responder.sockets = 0
         task, responder.task = responder.task, None
-        reap(task)  # cancels until it ends (redis-py can swallow a first cancel)
+        reap(task, layer)  # cancels until it ends (redis-py can swallow a first cancel)
 
 
 async def acollect_stats(layer: Any, wait: float = 1.0) -> list[dict[str, Any]]:

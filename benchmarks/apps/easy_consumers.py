@@ -1,0 +1,19 @@
+"""The easy_channels consumer under test: three ``async def`` handlers, each answering an ack."""
+
+from easy_channels import JSONWebSocket
+
+
+class Bench(JSONWebSocket):
+    async def on_echo(self, payload):
+        return payload
+
+    async def on_join(self, payload):
+        await self.group_add(payload["group"])
+        return True
+
+    async def on_broadcast(self, payload):
+        # Encoded once by easy_channels, written as is by every member.
+        await self.group_send(
+            payload["group"], "msg", {"seq": payload["seq"], "text": payload["text"]}
+        )
+        return True
