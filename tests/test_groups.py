@@ -493,3 +493,45 @@ async def test_a_long_lived_group_outlives_the_layers_group_expiry(settings, mon
     finally:
         await layer.flush()
         await layer.close_pools()
+
+
+async def test_a_member_whose_writes_are_paused_does_not_hold_up_the_others(channel_layer):
+    """
+    A server pauses writes to a client that stops reading. Its group deliveries then wait on
+    their own: the other members get every message at once, and past MAX_PENDING_MESSAGES
+    waiting deliveries the stuck member's messages are dropped and counted; once it reads
+    again it gets the ones that waited, in order.
+    """
+    writable = asyncio.Event()
+
+    def paused(app):
+        """An ASGI server whose writes to this client block until ``writable`` is set."""
+
+        async def wrapper(scope, receive, send):
+            async def paused_send(message):
+                if message["type"] == "websocket.send":
+                    await writable.wait()
+                await send(message)
+
+            await app(scope, receive, paused_send)
+
+        return wrapper
+
+    class Member(JSONWebSocket):
+        groups = ["paused"]
+
+    stuck = communicator(paused(Member.as_asgi()))
+    others = [communicator(Member) for _ in range(2)]
+    for comm in (stuck, *others):
+        assert (await comm.connect())[0]
+    before = easy_channels.stats()["drops"].get("slow_client", 0)
+    for n in range(150):
+        await easy_channels.agroup_send("paused", "n", {"n": n})
+    for comm in others:
+        assert [(await receive(comm))["n"] for _ in range(150)] == list(range(150))
+    assert easy_channels.stats()["drops"]["slow_client"] == before + 50
+    writable.set()
+    assert [(await receive(stuck))["n"] for _ in range(100)] == list(range(100))
+    assert await stuck.receive_nothing(0.1)
+    for comm in (stuck, *others):
+        await comm.disconnect()
