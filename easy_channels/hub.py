@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import counters
 from .exceptions import LayerUnavailable
-from .layer import bounded, is_read_timeout, is_unavailable, reap
+from .layer import PerLoop, bounded, is_read_timeout, is_unavailable, reap
 
 if TYPE_CHECKING:
     from .consumers import JSONWebSocket
@@ -249,25 +249,9 @@ class _Resumed:
                     return stop.value
 
 
-_hubs: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, Hub]]
-_hubs = weakref.WeakKeyDictionary()
-
-
-def hub_for(layer: Any) -> Hub:
-    """The hub of ``layer`` in the running event loop."""
-    loop = asyncio.get_running_loop()
-    per_loop = _hubs.setdefault(layer, {})
-    hub = per_loop.get(loop)
-    if hub is None:
-        for old in [old for old in per_loop if old.is_closed()]:  # tests run many loops
-            del per_loop[old]
-        hub = per_loop[loop] = Hub(layer)
-    return hub
-
-
-def hubs_of(layer: Any) -> list[Hub]:
-    """Every hub of ``layer`` whose loop is running (for rejoining after an outage)."""
-    return [hub for loop, hub in _hubs.get(layer, {}).items() if not loop.is_closed()]
+_hubs: PerLoop[Hub] = PerLoop(Hub)
+#: The hub of a layer in the running event loop.
+hub_for = _hubs.get
 
 
 _last_rejoin: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
@@ -289,7 +273,7 @@ def rejoin_all(layer: Any, outage_began: float, limit: float) -> int:
         return 0
     _last_rejoin[layer] = loop.time()
     count = 0
-    for hub in hubs_of(layer):
+    for hub in _hubs.all(layer):
         count += len(hub.channels)
         task = loop.create_task(hub.rejoin(limit))
         _rejoins.add(task)

@@ -13,7 +13,8 @@ import hashlib
 import logging
 import re
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from . import counters, protocol
 from .exceptions import LayerUnavailable
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("easy_channels")
+
+T = TypeVar("T")
 
 #: Channel-layer message types of ours. A frame already encoded once by the sender.
 FRAME_TYPE = "easy_channels.frame"
@@ -194,19 +197,43 @@ def is_unavailable(exc: BaseException) -> bool:
 #: leave their groups, which then stayed in Redis for a day. Calls past this wait their turn.
 MAX_CONCURRENT_CALLS = 32
 
-_semaphores: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, asyncio.Semaphore]]
-_semaphores = weakref.WeakKeyDictionary()
+
+class PerLoop(Generic[T]):
+    """
+    One object per channel layer and event loop, made by ``factory(layer)`` on first use.
+
+    Layers are shared by every loop of the process, but what we keep beside them (locks,
+    hubs, responders) belongs to one loop. A process serves on one loop; tests run many, so
+    objects of closed loops are dropped.
+    """
+
+    def __init__(self, factory: Callable[[Any], T]):
+        self._factory = factory
+        self._objects: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, T]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self, layer: Any) -> T:
+        """The object of ``layer`` in the running loop, made if there is none yet."""
+        loop = asyncio.get_running_loop()
+        per_loop = self._objects.setdefault(layer, {})
+        obj = per_loop.get(loop)
+        if obj is None:
+            for old in [old for old in per_loop if old.is_closed()]:
+                del per_loop[old]
+            obj = per_loop[loop] = self._factory(layer)
+        return obj
+
+    def existing(self, layer: Any) -> T | None:
+        """The object of ``layer`` in the running loop, or None."""
+        return self._objects.get(layer, {}).get(asyncio.get_running_loop())
+
+    def all(self, layer: Any) -> list[T]:
+        """The objects of ``layer`` in every loop that isn't closed."""
+        return [obj for loop, obj in self._objects.get(layer, {}).items() if not loop.is_closed()]
 
 
-def _slots(layer: Any) -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    per_loop = _semaphores.setdefault(layer, {})
-    semaphore = per_loop.get(loop)
-    if semaphore is None:
-        for old in [old for old in per_loop if old.is_closed()]:  # tests run many loops
-            del per_loop[old]
-        semaphore = per_loop[loop] = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
-    return semaphore
+_slots: PerLoop[asyncio.Semaphore] = PerLoop(lambda layer: asyncio.Semaphore(MAX_CONCURRENT_CALLS))
 
 
 async def bounded(layer: Any, awaitable: Any, what: str, limit: float) -> Any:
@@ -221,7 +248,7 @@ async def bounded(layer: Any, awaitable: Any, what: str, limit: float) -> Any:
     an answer it can pass to the client.
     """
     try:
-        async with asyncio.timeout(limit), _slots(layer):
+        async with asyncio.timeout(limit), _slots.get(layer):
             return await awaitable
     except Exception as exc:
         if not is_unavailable(exc):

@@ -14,12 +14,11 @@ import contextlib
 import logging
 import os
 import socket
-import weakref
 from typing import Any
 
 from . import counters
 from .exceptions import LayerUnavailable
-from .layer import bounded, deliver, reap
+from .layer import PerLoop, bounded, deliver, reap
 
 __all__ = ["acollect_stats"]
 
@@ -92,23 +91,20 @@ class _Responder:
                 logger.debug("easy_channels: the stats responder could not leave: %r", exc)
 
 
-_responders: weakref.WeakKeyDictionary[Any, _Responder] = weakref.WeakKeyDictionary()
+_responders: PerLoop[_Responder] = PerLoop(_Responder)
 
 
 def socket_opened(layer: Any) -> None:
     """Start this process's responder for ``layer`` with its first socket."""
-    loop = asyncio.get_running_loop()
     responder = _responders.get(layer)
-    if responder is None or (responder.task is not None and responder.task.get_loop() is not loop):
-        responder = _responders[layer] = _Responder(layer)  # first use, or a new event loop
     responder.sockets += 1
     if responder.task is None or responder.task.done():
-        responder.task = loop.create_task(responder.run())
+        responder.task = asyncio.get_running_loop().create_task(responder.run())
 
 
 def socket_closed(layer: Any) -> None:
     """Stop the responder with the process's last socket (nothing is left to report)."""
-    responder = _responders.get(layer)
+    responder = _responders.existing(layer)
     if responder is None:
         return
     responder.sockets -= 1
