@@ -37,6 +37,7 @@ from .layer import (
     FRAME_TYPE,
     bounded,
     call_message,
+    cancel_requested,
     check_channel_name,
     check_group_name,
     deliver,
@@ -507,7 +508,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
     async def _read_layer(self) -> None:
         delay = 0.1
         outage: float | None = None  # when this reader saw the layer fail
-        while not self._stopping:
+        while not self._stopping and not cancel_requested():
             if outage is not None and await self._layer_is_back():
                 count = rejoin_all(self.channel_layer, outage, self._config["LAYER_TIMEOUT"])
                 outage, delay = None, 0.1

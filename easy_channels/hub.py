@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import counters
 from .exceptions import LayerUnavailable
-from .layer import PerLoop, bounded, is_read_timeout, is_unavailable, reap
+from .layer import PerLoop, bounded, cancel_requested, is_read_timeout, is_unavailable, reap
 
 if TYPE_CHECKING:
     from .consumers import JSONWebSocket
@@ -134,7 +134,7 @@ class Hub:
 
     async def _read(self, group: str, channel: str) -> None:
         delay = 0.1
-        while True:
+        while not cancel_requested():
             try:
                 message = await self.layer.receive(channel)
             except asyncio.CancelledError:

@@ -129,6 +129,18 @@ def close_message(code: int = protocol.CloseCode.PROTOCOL_ABUSE, reason: str | N
 _reapers: set[asyncio.Task[None]] = set()
 
 
+def cancel_requested() -> bool:
+    """
+    True once the running task was asked to stop, even if the cancel was swallowed.
+
+    Loops around a channels-redis receive check this instead of ``while True``: redis-py can
+    swallow a cancel (see :func:`reap`), and such a loop would then receive again forever,
+    holding up the event loop's shutdown.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def _blocks_in_redis(layer: Any) -> bool:
     try:
         from channels_redis.core import RedisChannelLayer

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import counters
 from .exceptions import LayerUnavailable
-from .layer import PerLoop, bounded, deliver, reap
+from .layer import PerLoop, bounded, cancel_requested, deliver, reap
 
 __all__ = ["acollect_stats"]
 
@@ -51,7 +51,7 @@ class _Responder:
         loop = asyncio.get_running_loop()
         joined = float("-inf")
         try:
-            while True:
+            while not cancel_requested():
                 if loop.time() - joined > _REFRESH_SECONDS:
                     try:
                         await bounded(
