@@ -538,7 +538,8 @@ async def storm(
         return sum([await redis.zcard(k) for k in keys])
 
     try:
-        members_after_join = await group_members()
+        # The broadcast's group only: easy_channels processes are also in the stats group.
+        members_after_join = await redis.zcard(f"{prefix}:group:{group}")
         delivered = 0
         sender = next((c for c, ok in zip(opened, joined, strict=True) if ok), None)
         if sender is not None:  # a member that joined broadcasts

@@ -299,8 +299,9 @@ class Summary:
                 "group entries left after disconnect",
                 "errors",
             ],
-            "Group entries: members of the layer's group sorted sets (one per socket for raw "
-            "Channels; easy_channels may join once per process).",
+            "Group entries in Redis: members of the broadcast group's sorted set (one per socket "
+            "for raw Channels, one per process for easy_channels). Left after disconnect: members "
+            "of any group under the layer's prefix.",
         )
         errors = []
         for k in c.storm_servers:

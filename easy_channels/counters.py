@@ -81,9 +81,9 @@ def error(code: str) -> None:
         _counters.errors[code] += 1
 
 
-def drop(reason: str) -> None:
+def drop(reason: str, count: int = 1) -> None:
     with _counters.lock:
-        _counters.drops[reason] += 1
+        _counters.drops[reason] += count
 
 
 def refused(code: int) -> None:

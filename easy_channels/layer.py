@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from . import counters, protocol
+from . import counters, protocol, redis_direct
 from .exceptions import LayerUnavailable
 
 __all__ = [
@@ -158,15 +158,19 @@ def reap(task: asyncio.Task[Any], layer: Any = None) -> None:
     until a message comes, which on an idle process is never: one leaked task and Redis
     connection per socket. A second cancel lands somewhere ordinary and ends it.
 
-    Only RedisChannelLayer blocks in Redis: other layers (pub/sub, in-memory) get one cancel,
-    because a second one would interrupt their clean-up (the pub/sub layer unsubscribes the
-    channel after the cancel; cancelled again, the channel stayed subscribed for good).
+    Only RedisChannelLayer blocks in Redis: other layers (pub/sub, in-memory) get one cancel in
+    all, none if the task was cancelled already, because a second one would interrupt their
+    clean-up (the pub/sub layer unsubscribes the channel after the cancel, waiting its turn
+    behind the other unsubscribes; cancelled again, it logged an error and the channel stayed
+    subscribed for good).
     """
-    task.cancel()
     if not _blocks_in_redis(layer):
+        if not task.cancelling():
+            task.cancel()
         _reapers.add(task)  # keep it referenced until its clean-up is done
         task.add_done_callback(_reapers.discard)
         return
+    task.cancel()
 
     async def reaper() -> None:
         for _ in range(50):
@@ -283,9 +287,21 @@ async def deliver(
     from channels.exceptions import ChannelFull
 
     try:
-        await bounded(
-            layer, getattr(layer, method)(target, message), f"{method}({target!r})", limit
-        )
+        if method == "group_send" and redis_direct.supports(layer):
+            sending = redis_direct.group_send(layer, target, message)
+            full = await bounded(layer, sending, f"{method}({target!r})", limit)
+            if full:
+                counters.drop("channel_full", full)
+                logger.warning(
+                    "easy_channels: %d channel(s) of group %r at capacity lost a message (%s)",
+                    full,
+                    target,
+                    message.get("type"),
+                )
+        else:
+            await bounded(
+                layer, getattr(layer, method)(target, message), f"{method}({target!r})", limit
+            )
     except ChannelFull:
         counters.drop("channel_full")
         logger.warning(

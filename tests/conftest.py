@@ -90,3 +90,37 @@ def pytest_collection_modifyitems(items):
             continue
         if item.get_closest_marker("django_db") is None:
             item.add_marker(pytest.mark.django_db(transaction=True))
+
+
+#: Seconds a test's teardown may take before the asyncio tasks still running are printed.
+_SLOW_TEARDOWN = 30.0
+
+
+def _print_running_tasks() -> None:
+    """From a watchdog thread: what a stuck event loop is still waiting for (diagnostics)."""
+    import asyncio
+    import gc
+    import io
+
+    for loop in [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]:
+        if not loop.is_running():
+            continue
+        out = io.StringIO()
+        for task in list(asyncio.all_tasks(loop)):
+            print(f"--- {task!r} (cancelling={task.cancelling()})", file=out)
+            task.print_stack(file=out)
+        print(f"\n+++ teardown slower than {_SLOW_TEARDOWN:g}s; running tasks:\n{out.getvalue()}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    """Print the tasks of an event loop whose shutdown hangs (pytest-timeout shows threads only)."""
+    import threading
+
+    watchdog = threading.Timer(_SLOW_TEARDOWN, _print_running_tasks)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield
+    finally:
+        watchdog.cancel()

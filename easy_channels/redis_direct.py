@@ -1,0 +1,200 @@
+"""
+channels-redis' storage, spoken directly on the two hot paths of a fan-out: a group send and a
+process's receive of its group channels take one Redis round trip each.
+
+channels-redis 4 makes four round trips to send to a group (expire the group's old members, read
+them, expire each channel's old messages, EVAL the push script's full text) and four to receive
+a message (restore the backup queue, BZPOPMIN, back the message up, clean the backup), each one
+about 100 µs of CPU in redis-py. Our group messages cross the layer once per process, so that
+fixed cost is most of what a broadcast to a small group costs: a python-socketio broadcast is
+one PUBLISH.
+
+Here a group send is one script (EVALSHA) that expires, checks and pushes at once. It needs the
+group's member channels to prepare one message per channel key, so the sender remembers the
+members it last saw; the script pushes only if they are still the members, and otherwise
+returns them for a second attempt. A process's group channels share one channel key of their
+own (``easy_channels.hub.<id>!<group channel>``, like channels-redis' process-local channels),
+read by one BZPOPMIN loop in :mod:`easy_channels.hub`.
+
+The keys, the message format and the semantics (capacity, ``expiry``, ``group_expiry``) are
+channels-redis' own, so everything else keeps working: raw ``group_send`` calls from other code
+reach our group channels, our group sends reach raw Channels consumers in the same group, and
+processes running stock channels-redis interoperate with ours. Only an exact
+``channels_redis.core.RedisChannelLayer`` (or a subclass that keeps its send, group and receive
+methods) takes this path; a group sharded over several Redis servers sends the stock way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+__all__ = ["GROUP_SEND_ATTEMPTS", "group_send", "inbox_name", "supports"]
+
+#: Sends that found the group's members changed since the sender last saw them, before one
+#: falls back to channels-redis' own group_send (members joining or leaving all the while).
+GROUP_SEND_ATTEMPTS = 3
+
+#: Groups whose members a process remembers (per layer), for its sends' first attempt.
+_REMEMBERED_GROUPS = 1024
+
+#: The methods whose stock behaviour this module reproduces; a subclass changing one of them
+#: gets the stock path.
+_STOCK_METHODS = (
+    "send",
+    "group_add",
+    "group_discard",
+    "group_send",
+    "receive",
+    "_group_key",
+    "non_local_name",
+    "consistent_hash",
+)
+
+# KEYS: the group, then the channel keys of the members the sender expects.
+# ARGV: group cutoff, message cutoff, now, expiry, n, the n expected members, then a message
+# and a capacity per channel key.
+# Returns the number of channel keys over capacity, or the group's actual members (a list) if
+# they aren't the expected ones; then nothing was pushed.
+_GROUP_SEND_LUA = """
+local group = KEYS[1]
+redis.call('ZREMRANGEBYSCORE', group, 0, ARGV[1])
+local members = redis.call('ZRANGE', group, 0, -1)
+local n = tonumber(ARGV[5])
+if #members ~= n then
+    return members
+end
+local expected = {}
+for i = 1, n do
+    expected[ARGV[5 + i]] = true
+end
+for i = 1, #members do
+    if not expected[members[i]] then
+        return members
+    end
+end
+local over = 0
+local base = 5 + n
+for i = 2, #KEYS do
+    local key = KEYS[i]
+    local at = base + 2 * (i - 2)
+    redis.call('ZREMRANGEBYSCORE', key, 0, ARGV[2])
+    if redis.call('ZCOUNT', key, '-inf', '+inf') < tonumber(ARGV[at + 2]) then
+        redis.call('ZADD', key, ARGV[3], ARGV[at + 1])
+        redis.call('EXPIRE', key, ARGV[4])
+    else
+        over = over + 1
+    end
+end
+return over
+"""
+_GROUP_SEND_SHA = hashlib.sha1(_GROUP_SEND_LUA.encode()).hexdigest()
+
+_supported: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def supports(layer: Any) -> bool:
+    """True for a channels-redis ``RedisChannelLayer`` that behaves as the stock one."""
+    try:
+        return _supported[layer]
+    except KeyError:
+        pass
+    except TypeError:  # not weak-referenceable: not a channels-redis layer
+        return False
+    try:
+        from channels_redis.core import RedisChannelLayer
+    except ImportError:  # pragma: no cover - channels-redis is a dependency
+        return False
+    ok = isinstance(layer, RedisChannelLayer) and all(
+        getattr(type(layer), name, None) is getattr(RedisChannelLayer, name, None)
+        for name in _STOCK_METHODS
+    )
+    _supported[layer] = ok
+    return ok
+
+
+def inbox_name() -> str:
+    """
+    The non-local part shared by one hub's group channels (their channel key in Redis).
+
+    Like channels-redis' ``specific.<client>!``, but read by the hub alone: a group channel is
+    ``<inbox><token>`` and a message for it names it in ``__asgi_channel__``.
+    """
+    return f"easy_channels.hub.{uuid.uuid4().hex[:12]}!"
+
+
+class _Members:
+    """A group's members as a sender saw them, and the channel keys they map to."""
+
+    __slots__ = ("capacities", "channels", "keys", "names")
+
+    def __init__(self, layer: Any, names: list[str]):
+        self.names = names
+        by_key: dict[str, list[str]] = {}
+        for name in names:
+            non_local = layer.non_local_name(name) if "!" in name else name
+            by_key.setdefault(layer.prefix + non_local, []).append(name)
+        self.keys = list(by_key)
+        self.channels = list(by_key.values())
+        self.capacities = [layer.get_capacity(channels[0]) for channels in self.channels]
+
+
+_seen: weakref.WeakKeyDictionary[Any, OrderedDict[str, _Members]] = weakref.WeakKeyDictionary()
+
+
+def _remember(layer: Any, group: str, members: _Members) -> None:
+    seen = _seen.setdefault(layer, OrderedDict())
+    seen[group] = members
+    seen.move_to_end(group)
+    while len(seen) > _REMEMBERED_GROUPS:
+        seen.popitem(last=False)
+
+
+async def group_send(layer: Any, group: str, message: dict[str, Any]) -> int:
+    """
+    channels-redis' ``group_send(group, message)`` in one round trip, usually.
+
+    Returns how many member channels were at capacity and lost the message (channels-redis
+    only logs that at INFO level).
+    """
+    if layer.ring_size != 1:
+        await layer.group_send(group, message)  # members may live on other servers
+        return 0
+    assert layer.require_valid_group_name(group), "Group name not valid"
+    connection = layer.connection(0)
+    group_key = layer._group_key(group)
+    members = _seen.get(layer, {}).get(group) or _Members(layer, [])
+    for _ in range(GROUP_SEND_ATTEMPTS):
+        now = time.time()
+        args: list[Any] = [
+            int(now) - layer.group_expiry,
+            int(now) - int(layer.expiry),
+            now,
+            int(layer.expiry),
+            len(members.names),
+            *members.names,
+        ]
+        for channels, capacity in zip(members.channels, members.capacities, strict=True):
+            args.append(layer.serialize({**message, "__asgi_channel__": channels}))
+            args.append(capacity)
+        result = await _evalsha(connection, [group_key, *members.keys], args)
+        if not isinstance(result, list):
+            _remember(layer, group, members)
+            return int(result)
+        members = _Members(layer, [name.decode() for name in result])
+    await layer.group_send(group, message)
+    return 0
+
+
+async def _evalsha(connection: Any, keys: list[Any], args: list[Any]) -> Any:
+    from redis.exceptions import NoScriptError
+
+    try:
+        return await connection.evalsha(_GROUP_SEND_SHA, len(keys), *keys, *args)
+    except NoScriptError:  # a new (or restarted) Redis: load the script once
+        await connection.script_load(_GROUP_SEND_LUA)
+        return await connection.evalsha(_GROUP_SEND_SHA, len(keys), *keys, *args)
