@@ -12,7 +12,9 @@ import asyncio
 import hashlib
 import logging
 import re
+import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -292,12 +294,7 @@ async def deliver(
             full = await bounded(layer, sending, f"{method}({target!r})", limit)
             if full:
                 counters.drop("channel_full", full)
-                logger.warning(
-                    "easy_channels: %d channel(s) of group %r at capacity lost a message (%s)",
-                    full,
-                    target,
-                    message.get("type"),
-                )
+                _warn_full_group(target, full, message.get("type"))
         else:
             await bounded(
                 layer, getattr(layer, method)(target, message), f"{method}({target!r})", limit
@@ -315,3 +312,36 @@ async def deliver(
         raise
     if method == "group_send":
         counters.group_send()
+
+
+#: Seconds between two warnings about full member channels of one group.
+FULL_GROUP_WARNING_SECONDS = 60.0
+
+#: group -> (when it was last warned about, messages lost since then)
+_full_groups: OrderedDict[str, tuple[float, int]] = OrderedDict()
+
+
+def _warn_full_group(group: str, full: int, kind: str | None) -> None:
+    """
+    Warn that member channels of ``group`` lost a message: once a minute per group at most.
+
+    A process killed without leaving its groups (SIGKILL; daphne on SIGTERM) stays a member
+    until ``group_expiry`` (a day by default): its channel fills up and then loses every
+    message of the group. One line per send would drown the log; the counter has them all.
+    """
+    now = time.monotonic()
+    last, lost = _full_groups.pop(group, (float("-inf"), 0))
+    lost += full
+    if now - last < FULL_GROUP_WARNING_SECONDS:
+        _full_groups[group] = (last, lost)
+    else:
+        logger.warning(
+            "easy_channels: member channel(s) of group %r at capacity lost %d message(s) (last: "
+            "%s); a process that ended without leaving stays a member until group_expiry",
+            group,
+            lost,
+            kind,
+        )
+        _full_groups[group] = (now, 0)
+    while len(_full_groups) > 1024:
+        _full_groups.popitem(last=False)
