@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 import re
+import threading
 import time
 import weakref
 from collections import OrderedDict
@@ -319,6 +320,7 @@ FULL_GROUP_WARNING_SECONDS = 60.0
 
 #: group -> (when it was last warned about, messages lost since then)
 _full_groups: OrderedDict[str, tuple[float, int]] = OrderedDict()
+_full_groups_lock = threading.Lock()
 
 
 def _warn_full_group(group: str, full: int, kind: str | None) -> None:
@@ -330,11 +332,14 @@ def _warn_full_group(group: str, full: int, kind: str | None) -> None:
     message of the group. One line per send would drown the log; the counter has them all.
     """
     now = time.monotonic()
-    last, lost = _full_groups.pop(group, (float("-inf"), 0))
-    lost += full
-    if now - last < FULL_GROUP_WARNING_SECONDS:
-        _full_groups[group] = (last, lost)
-    else:
+    with _full_groups_lock:  # sync code sends from threads of its own
+        last, lost = _full_groups.pop(group, (float("-inf"), 0))
+        lost += full
+        warn = now - last >= FULL_GROUP_WARNING_SECONDS
+        _full_groups[group] = (now, 0) if warn else (last, lost)
+        while len(_full_groups) > 1024:
+            _full_groups.popitem(last=False)
+    if warn:
         logger.warning(
             "easy_channels: member channel(s) of group %r at capacity lost %d message(s) (last: "
             "%s); a process that ended without leaving stays a member until group_expiry",
@@ -342,6 +347,3 @@ def _warn_full_group(group: str, full: int, kind: str | None) -> None:
             lost,
             kind,
         )
-        _full_groups[group] = (now, 0)
-    while len(_full_groups) > 1024:
-        _full_groups.popitem(last=False)

@@ -27,6 +27,7 @@ methods) takes this path; a group sharded over several Redis servers sends the s
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 import uuid
 import weakref
@@ -144,14 +145,22 @@ class _Members:
 
 
 _seen: weakref.WeakKeyDictionary[Any, OrderedDict[str, _Members]] = weakref.WeakKeyDictionary()
+#: Sync code sends from threads of its own (async_to_sync), each in an event loop of its own.
+_seen_lock = threading.Lock()
+
+
+def _remembered(layer: Any, group: str) -> _Members | None:
+    with _seen_lock:
+        return _seen.get(layer, {}).get(group)
 
 
 def _remember(layer: Any, group: str, members: _Members) -> None:
-    seen = _seen.setdefault(layer, OrderedDict())
-    seen[group] = members
-    seen.move_to_end(group)
-    while len(seen) > _REMEMBERED_GROUPS:
-        seen.popitem(last=False)
+    with _seen_lock:
+        seen = _seen.setdefault(layer, OrderedDict())
+        seen[group] = members
+        seen.move_to_end(group)
+        while len(seen) > _REMEMBERED_GROUPS:
+            seen.popitem(last=False)
 
 
 async def group_send(layer: Any, group: str, message: dict[str, Any]) -> int:
@@ -167,7 +176,7 @@ async def group_send(layer: Any, group: str, message: dict[str, Any]) -> int:
     assert layer.require_valid_group_name(group), "Group name not valid"
     connection = layer.connection(0)
     group_key = layer._group_key(group)
-    members = _seen.get(layer, {}).get(group) or _Members(layer, [])
+    members = _remembered(layer, group) or _Members(layer, [])
     for _ in range(GROUP_SEND_ATTEMPTS):
         now = time.time()
         args: list[Any] = [
