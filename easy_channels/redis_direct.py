@@ -21,7 +21,8 @@ channels-redis' own, so everything else keeps working: raw ``group_send`` calls 
 reach our group channels, our group sends reach raw Channels consumers in the same group, and
 processes running stock channels-redis interoperate with ours. Only an exact
 ``channels_redis.core.RedisChannelLayer`` (or a subclass that keeps its send, group and receive
-methods) takes this path; a group sharded over several Redis servers sends the stock way.
+methods) of channels-redis 4 takes this path; a group sharded over several Redis servers sends
+the stock way.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ GROUP_SEND_ATTEMPTS = 3
 
 #: Groups whose members a process remembers (per layer), for its sends' first attempt.
 _REMEMBERED_GROUPS = 1024
+
+#: channels-redis versions whose storage (keys, message format) this module writes and reads.
+_STORAGE_VERSIONS = ("4.",)
 
 #: The methods whose stock behaviour this module reproduces; a subclass changing one of them
 #: gets the stock path.
@@ -107,12 +111,17 @@ def supports(layer: Any) -> bool:
     except TypeError:  # not weak-referenceable: not a channels-redis layer
         return False
     try:
+        import channels_redis
         from channels_redis.core import RedisChannelLayer
     except ImportError:  # pragma: no cover - channels-redis is a dependency
         return False
-    ok = isinstance(layer, RedisChannelLayer) and all(
-        getattr(type(layer), name, None) is getattr(RedisChannelLayer, name, None)
-        for name in _STOCK_METHODS
+    ok = (
+        channels_redis.__version__.startswith(_STORAGE_VERSIONS)
+        and isinstance(layer, RedisChannelLayer)
+        and all(
+            getattr(type(layer), name, None) is getattr(RedisChannelLayer, name, None)
+            for name in _STOCK_METHODS
+        )
     )
     _supported[layer] = ok
     return ok

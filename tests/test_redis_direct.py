@@ -49,6 +49,14 @@ async def test_the_stock_layer_takes_the_direct_path_and_a_changed_one_does_not(
     assert not redis_direct.supports(object())  # not a layer at all
 
 
+async def test_another_channels_redis_major_version_takes_the_stock_path(redis_layer, monkeypatch):
+    """Its storage may differ from the 4.x one redis_direct reads and writes."""
+    import channels_redis
+
+    monkeypatch.setattr(channels_redis, "__version__", "5.0.0")
+    assert not redis_direct.supports(RedisChannelLayer(hosts=redis_layer.hosts))
+
+
 async def test_one_round_trip_per_group_send_and_per_group_receive(settings):
     """
     Watched with MONITOR in a Redis of its own: a broadcast to a group with members in this
