@@ -191,17 +191,15 @@ class Hub:
     async def _read_inbox(self) -> None:
         """Receive the messages of every group channel of this hub (channels-redis only)."""
         layer = self.layer
-        key = layer.prefix + self.inbox
-        index = layer.consistent_hash(self.inbox)
         loop = asyncio.get_running_loop()
         delay = 0.1
         outage: float | None = None  # when this reader saw Redis fail
         while not cancel_requested():
             try:
-                popped = await layer.connection(index).bzpopmin(key, INBOX_BLOCK_SECONDS)
+                popped = await redis_direct.pop(layer, self.inbox, INBOX_BLOCK_SECONDS)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # an outage, or a message that can't be decoded
                 if is_read_timeout(exc):
                     continue
                 logger.warning(
@@ -222,13 +220,8 @@ class Hub:
                 outage = None
             if popped is None:
                 continue
-            try:
-                message = layer.deserialize(popped[1])
-                names = message.pop("__asgi_channel__", ())
-            except Exception:
-                logger.exception("easy_channels: could not read a group message from Redis")
-                continue
-            for name in [names] if isinstance(names, str) else names:
+            names, message = popped
+            for name in names:
                 group = self.groups.get(name)
                 if group is not None:  # else its last member left while it was on its way
                     await self.deliver(group, message)

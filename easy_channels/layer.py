@@ -176,11 +176,11 @@ def reap(task: asyncio.Task[Any], layer: Any = None) -> None:
     task.cancel()
 
     async def reaper() -> None:
-        for _ in range(50):
+        for _ in range(50):  # each cancel gets 0.2 s to end the task (and its clean-up)
+            await asyncio.wait({task}, timeout=0.2)
             if task.done():
                 return
             task.cancel()
-            await asyncio.wait({task}, timeout=0.2)
         if not task.done():
             logger.warning("easy_channels: a background task ignored cancellation: %r", task)
 

@@ -16,7 +16,7 @@ import os
 import socket
 from typing import Any
 
-from . import counters
+from . import counters, redis_direct
 from .exceptions import LayerUnavailable
 from .layer import PerLoop, bounded, cancel_requested, deliver, reap
 
@@ -30,6 +30,8 @@ STATS_REPLY = "easy_channels.stats.reply"
 #: How often a responder re-adds itself to PROCESS_GROUP (memberships expire in the layer).
 _REFRESH_SECONDS = 3600
 _LIMIT = 3.0
+#: Seconds one BZPOPMIN of the responder blocks (channels-redis; see Hub._read_inbox).
+_BLOCK_SECONDS = 2
 
 
 def process_name() -> str:
@@ -45,9 +47,16 @@ class _Responder:
         self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        # The default prefix: channels-redis receives every process-local channel of a process
-        # through one key derived from it, so a channel with another prefix would never be read.
-        channel = await self.layer.new_channel()
+        if redis_direct.supports(self.layer):
+            # Read by one BZPOPMIN at a time (redis_direct.pop), not by channels-redis'
+            # receive: a responder cancelled in there, among its helper tasks and locks, was
+            # seen to outlive three cancels and hold up an event loop's shutdown for good.
+            inbox: str | None = redis_direct.inbox_name()
+            channel = f"{inbox}stats"
+        else:
+            # The default prefix: channels-redis receives every process-local channel of a
+            # process through one key derived from it; another prefix would never be read.
+            inbox, channel = None, await self.layer.new_channel()
         loop = asyncio.get_running_loop()
         joined = float("-inf")
         try:
@@ -66,11 +75,13 @@ class _Responder:
                         continue
                 try:
                     async with asyncio.timeout(_REFRESH_SECONDS):
-                        message = await self.layer.receive(channel)
+                        message = await self._receive(channel, inbox)
                 except Exception as exc:  # an outage, or the refresh timeout
                     if not isinstance(exc, TimeoutError):
                         joined = float("-inf")
                         await asyncio.sleep(1)
+                    continue
+                if message is None:
                     continue
                 if message.get("type") == STATS_REQUEST and message.get("reply_to"):
                     reply = {"type": STATS_REPLY, "process": process_name(), **counters.stats()}
@@ -89,6 +100,13 @@ class _Responder:
                     await asyncio.shield(leave)
             except Exception as exc:
                 logger.debug("easy_channels: the stats responder could not leave: %r", exc)
+
+    async def _receive(self, channel: str, inbox: str | None) -> dict[str, Any] | None:
+        """The next message to ``channel``; None when a blocking read ended without one."""
+        if inbox is None:
+            return await self.layer.receive(channel)
+        popped = await redis_direct.pop(self.layer, inbox, _BLOCK_SECONDS)
+        return None if popped is None else popped[1]
 
 
 _responders: PerLoop[_Responder] = PerLoop(_Responder)

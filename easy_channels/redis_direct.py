@@ -35,7 +35,7 @@ import weakref
 from collections import OrderedDict
 from typing import Any
 
-__all__ = ["GROUP_SEND_ATTEMPTS", "group_send", "inbox_name", "supports"]
+__all__ = ["GROUP_SEND_ATTEMPTS", "group_send", "inbox_name", "pop", "supports"]
 
 #: Sends that found the group's members changed since the sender last saw them, before one
 #: falls back to channels-redis' own group_send (members joining or leaving all the while).
@@ -129,10 +129,11 @@ def supports(layer: Any) -> bool:
 
 def inbox_name() -> str:
     """
-    The non-local part shared by one hub's group channels (their channel key in Redis).
+    The non-local part shared by channels that :func:`pop` reads (their channel key in Redis).
 
-    Like channels-redis' ``specific.<client>!``, but read by the hub alone: a group channel is
-    ``<inbox><token>`` and a message for it names it in ``__asgi_channel__``.
+    Like channels-redis' ``specific.<client>!``, but read by one reader of ours: a hub's group
+    channels (or the stats responder's channel) are ``<inbox><token>``, and a message for one
+    names it in ``__asgi_channel__``.
     """
     return f"easy_channels.hub.{uuid.uuid4().hex[:12]}!"
 
@@ -216,3 +217,21 @@ async def _evalsha(connection: Any, keys: list[Any], args: list[Any]) -> Any:
     except NoScriptError:  # a new (or restarted) Redis: load the script once
         await connection.script_load(_GROUP_SEND_LUA)
         return await connection.evalsha(_GROUP_SEND_SHA, len(keys), *keys, *args)
+
+
+async def pop(layer: Any, inbox: str, block: int) -> tuple[list[str], dict[str, Any]] | None:
+    """
+    The oldest message of the channels sharing ``inbox`` (see :func:`inbox_name`): the names
+    it was sent to and the message; None if none came within ``block`` seconds.
+
+    One BZPOPMIN, where channels-redis' receive makes four round trips. Nothing is backed up:
+    a reader cancelled while Redis answers loses that message (delivery is at most once), and
+    a cancel never goes astray in layers of locks and helper tasks.
+    """
+    key = layer.prefix + inbox
+    popped = await layer.connection(layer.consistent_hash(inbox)).bzpopmin(key, block)
+    if popped is None:
+        return None
+    message = layer.deserialize(popped[1])
+    names = message.pop("__asgi_channel__", ())
+    return ([names] if isinstance(names, str) else list(names)), message

@@ -102,13 +102,24 @@ def _print_running_tasks() -> None:
     import gc
     import io
 
-    for loop in [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]:
+    # type(), not isinstance(): isinstance() would set up Django's lazy objects from this thread.
+    loops = [o for o in gc.get_objects() if issubclass(type(o), asyncio.AbstractEventLoop)]
+    for loop in loops:
         if not loop.is_running():
             continue
         out = io.StringIO()
         for task in list(asyncio.all_tasks(loop)):
             print(f"--- {task!r} (cancelling={task.cancelling()})", file=out)
-            task.print_stack(file=out)
+            awaiting = task.get_coro()
+            while awaiting is not None:  # the whole await chain; print_stack shows its top only
+                frame = getattr(awaiting, "cr_frame", None) or getattr(awaiting, "gi_frame", None)
+                if frame is not None:
+                    print(f"    {frame.f_code.co_filename}:{frame.f_lineno} in "
+                          f"{frame.f_code.co_name}", file=out)  # fmt: skip
+                awaiting = getattr(awaiting, "cr_await", None) or getattr(
+                    awaiting, "gi_yieldfrom", None
+                )
+            print(f"    awaits {task._fut_waiter!r}", file=out)
         print(f"\n+++ teardown slower than {_SLOW_TEARDOWN:g}s; running tasks:\n{out.getvalue()}")
 
 

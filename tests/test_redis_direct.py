@@ -214,3 +214,34 @@ async def test_hub_group_channels_share_one_channel_key_read_by_one_reader(redis
     await a.disconnect()
     await b.disconnect()
     assert hub.inbox_reader is None and hub.groups == {}
+
+
+async def test_the_stats_responder_reads_its_own_inbox_and_stops_at_once(redis_layer):
+    """
+    It reads with one BZPOPMIN at a time (redis_direct.pop), not channels-redis' receive,
+    which once kept a cancelled responder alive through three cancels at a loop's shutdown.
+    """
+    import asyncio
+
+    from easy_channels import processes
+
+    (comm,) = await join(AsyncRoom, "any", n=1)
+    for _ in range(50):  # the responder joins its group in the background
+        members = await group_members(redis_layer, processes.PROCESS_GROUP)
+        if members:
+            break
+        await asyncio.sleep(0.05)
+    (channel,) = members
+    assert channel.startswith("easy_channels.hub.") and channel.endswith("!stats"), channel
+    (reply,) = await processes.acollect_stats(redis_layer, wait=0.5)
+    assert reply["sockets_open"] >= 1
+
+    task = processes._responders.existing(redis_layer).task
+    await comm.disconnect()
+    await asyncio.wait({task}, timeout=1)
+    assert task.done()
+    for _ in range(20):  # it leaves as it stops (shielded from the cancel)
+        if not await group_members(redis_layer, processes.PROCESS_GROUP):
+            break
+        await asyncio.sleep(0.05)
+    assert await group_members(redis_layer, processes.PROCESS_GROUP) == set()
