@@ -44,10 +44,6 @@ logger = logging.getLogger("easy_channels")
 #: its group_expiry (a day by default): a group that stays populated longer must be re-added.
 REFRESH_SECONDS = 3600.0
 
-#: Seconds one BZPOPMIN of a hub's inbox blocks in Redis: well under redis-py's read timeout
-#: (5 s by default), so an idle wait doesn't end in a TimeoutError.
-INBOX_BLOCK_SECONDS = 2
-
 
 class Hub:
     """The groups of one channel layer in one event loop (one process, usually)."""
@@ -196,7 +192,7 @@ class Hub:
         outage: float | None = None  # when this reader saw Redis fail
         while not cancel_requested():
             try:
-                popped = await redis_direct.pop(layer, self.inbox, INBOX_BLOCK_SECONDS)
+                popped = await redis_direct.pop(layer, self.inbox)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # an outage, or a message that can't be decoded

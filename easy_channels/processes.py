@@ -30,8 +30,6 @@ STATS_REPLY = "easy_channels.stats.reply"
 #: How often a responder re-adds itself to PROCESS_GROUP (memberships expire in the layer).
 _REFRESH_SECONDS = 3600
 _LIMIT = 3.0
-#: Seconds one BZPOPMIN of the responder blocks (channels-redis; see Hub._read_inbox).
-_BLOCK_SECONDS = 2
 
 
 def process_name() -> str:
@@ -105,7 +103,7 @@ class _Responder:
         """The next message to ``channel``; None when a blocking read ended without one."""
         if inbox is None:
             return await self.layer.receive(channel)
-        popped = await redis_direct.pop(self.layer, inbox, _BLOCK_SECONDS)
+        popped = await redis_direct.pop(self.layer, inbox)
         return None if popped is None else popped[1]
 
 

@@ -35,11 +35,22 @@ import weakref
 from collections import OrderedDict
 from typing import Any
 
-__all__ = ["GROUP_SEND_ATTEMPTS", "group_send", "inbox_name", "pop", "supports"]
+__all__ = [
+    "GROUP_SEND_ATTEMPTS",
+    "POP_BLOCK_SECONDS",
+    "group_send",
+    "inbox_name",
+    "pop",
+    "supports",
+]
 
 #: Sends that found the group's members changed since the sender last saw them, before one
 #: falls back to channels-redis' own group_send (members joining or leaving all the while).
 GROUP_SEND_ATTEMPTS = 3
+
+#: Seconds one BZPOPMIN of :func:`pop` blocks in Redis: well under redis-py's read timeout
+#: (5 s by default), so an idle wait doesn't end in a TimeoutError.
+POP_BLOCK_SECONDS = 2
 
 #: Groups whose members a process remembers (per layer), for its sends' first attempt.
 _REMEMBERED_GROUPS = 1024
@@ -219,17 +230,18 @@ async def _evalsha(connection: Any, keys: list[Any], args: list[Any]) -> Any:
         return await connection.evalsha(_GROUP_SEND_SHA, len(keys), *keys, *args)
 
 
-async def pop(layer: Any, inbox: str, block: int) -> tuple[list[str], dict[str, Any]] | None:
+async def pop(layer: Any, inbox: str) -> tuple[list[str], dict[str, Any]] | None:
     """
     The oldest message of the channels sharing ``inbox`` (see :func:`inbox_name`): the names
-    it was sent to and the message; None if none came within ``block`` seconds.
+    it was sent to and the message; None if none came within ``POP_BLOCK_SECONDS``.
 
     One BZPOPMIN, where channels-redis' receive makes four round trips. Nothing is backed up:
     a reader cancelled while Redis answers loses that message (delivery is at most once), and
     a cancel never goes astray in layers of locks and helper tasks.
     """
     key = layer.prefix + inbox
-    popped = await layer.connection(layer.consistent_hash(inbox)).bzpopmin(key, block)
+    connection = layer.connection(layer.consistent_hash(inbox))
+    popped = await connection.bzpopmin(key, POP_BLOCK_SECONDS)
     if popped is None:
         return None
     message = layer.deserialize(popped[1])
