@@ -132,6 +132,16 @@ def serve(
         server.log.close()
 
 
+#: The scale-out test project (tests/scaleout): its layer comes from SCALEOUT_* variables.
+SCALEOUT_APP = "tests.scaleout.asgi:application"
+SCALEOUT_SETTINGS = "tests.scaleout.settings"
+
+
+def scaleout_server(kind: str = "uvicorn", env: dict[str, str] | None = None):
+    """:func:`serve` the scale-out test project on ``kind``, configured by ``env``."""
+    return serve(SCALEOUT_APP, kind=kind, settings=SCALEOUT_SETTINGS, env=env)
+
+
 @contextlib.contextmanager
 def example_server(
     db_dir: Path,

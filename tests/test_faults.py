@@ -17,7 +17,7 @@ import redis.asyncio as redis
 from websockets.asyncio.client import connect
 
 from tests.conftest import REDIS_URL, require_redis
-from tests.liveserver import serve
+from tests.liveserver import scaleout_server
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
 
@@ -51,12 +51,7 @@ async def test_200_idle_redis_sockets_disconnect_promptly(kind, socket_timeout):
     client = redis.Redis.from_url(REDIS_URL)
     group_key = f"{prefix}:group:idle"
     try:
-        with serve(
-            "tests.scaleout.asgi:application",
-            kind=kind,
-            settings="tests.scaleout.settings",
-            env=env,
-        ) as server:
+        with scaleout_server(kind, env) as server:
             url = f"{server.ws}/ws/room/?name=s"
             sockets = []
             for _ in range(SOCKETS // 50):
@@ -140,12 +135,7 @@ async def test_redis_outage_answers_unavailable_and_recovers_without_reconnectin
             "SCALEOUT_PREFIX": "outage",
             "EASY_CHANNELS_LAYER_TIMEOUT": "1",
         }
-        with serve(
-            "tests.scaleout.asgi:application",
-            kind=kind,
-            settings="tests.scaleout.settings",
-            env=env,
-        ) as server:
+        with scaleout_server(kind, env) as server:
             url = f"{server.ws}/ws/room/?name="
             async with (
                 connect(url + "ana", origin="http://127.0.0.1") as ana_ws,
@@ -203,11 +193,7 @@ async def test_2000_sockets_in_waves_leave_no_state_behind(capsys):
     prefix = f"waves{uuid.uuid4().hex[:8]}"
     client = redis.Redis.from_url(REDIS_URL)
     try:
-        with serve(
-            "tests.scaleout.asgi:application",
-            settings="tests.scaleout.settings",
-            env={"SCALEOUT_PREFIX": prefix},
-        ) as server:
+        with scaleout_server(env={"SCALEOUT_PREFIX": prefix}) as server:
             url = f"{server.ws}/ws/room/?name=w"
             async with connect(url, origin="http://127.0.0.1") as probe:
                 baseline = await _request(probe, "objects")
@@ -271,12 +257,11 @@ async def test_1000_sockets_connecting_at_once_across_two_processes():
     require_redis()
     prefix = f"storm{uuid.uuid4().hex[:8]}"
     env = {"SCALEOUT_PREFIX": prefix, "SCALEOUT_SOCKET_TIMEOUT": "default"}
-    app, settings = "tests.scaleout.asgi:application", "tests.scaleout.settings"
     client = redis.Redis.from_url(REDIS_URL)
     try:
         with (
-            serve(app, kind="uvicorn", settings=settings, env=env) as one,
-            serve(app, kind="uvicorn", settings=settings, env=env) as two,
+            scaleout_server(env=env) as one,
+            scaleout_server(env=env) as two,
         ):
             urls = [f"{server.ws}/ws/room/?name=s" for server in (one, two)]
             sockets = await asyncio.gather(
@@ -334,12 +319,7 @@ async def test_500_pubsub_sockets_leaving_at_once_unsubscribe_cleanly():
         return len(await client.pubsub_channels(f"{prefix}*"))
 
     try:
-        with serve(
-            "tests.scaleout.asgi:application",
-            kind="uvicorn",
-            settings="tests.scaleout.settings",
-            env=env,
-        ) as server:
+        with scaleout_server(env=env) as server:
             url = f"{server.ws}/ws/room/?name=s"
             sockets = await asyncio.gather(
                 *(connect(url, origin="http://127.0.0.1", open_timeout=60) for _ in range(500))

@@ -39,12 +39,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import REDIS_URL, REQUIRE_REDIS, require_redis
-from tests.liveserver import ROOT, RedisServer, Server, serve
+from tests.liveserver import ROOT, SCALEOUT_SETTINGS, RedisServer, Server, scaleout_server
 
 pytestmark = pytest.mark.redis
 
-APP = "tests.scaleout.asgi:application"
-SETTINGS = "tests.scaleout.settings"
 ORIGIN = "http://127.0.0.1"
 #: Seconds to wait for anything that should arrive: only a failing test waits this long.
 TIMEOUT = 10
@@ -130,7 +128,7 @@ class Cluster:
             cwd=ROOT,
             env={
                 **os.environ,
-                "DJANGO_SETTINGS_MODULE": SETTINGS,
+                "DJANGO_SETTINGS_MODULE": SCALEOUT_SETTINGS,
                 "PYTHONPATH": str(ROOT),
                 **self.env,
             },
@@ -186,9 +184,7 @@ def start_cluster(kinds: tuple[str, ...], layer: str = "redis") -> Iterator[Clus
         stack.callback(delete_keys, hosts, prefix)
         cluster = Cluster(layer, hosts, prefix, env)
         for kind in kinds:
-            cluster.servers.append(
-                stack.enter_context(serve(APP, kind=kind, settings=SETTINGS, env=env))
-            )
+            cluster.servers.append(stack.enter_context(scaleout_server(kind, env)))
         cluster.mark_logs()
         yield cluster
 

@@ -17,7 +17,7 @@ from easy_channels import JSONWebSocket, stats
 from easy_channels.processes import acollect_stats
 from easy_channels.testing import SocketCommunicator
 from tests.conftest import REDIS_URL, require_redis
-from tests.liveserver import ROOT, serve
+from tests.liveserver import ROOT, SCALEOUT_SETTINGS, scaleout_server
 
 
 class Counted(JSONWebSocket):
@@ -53,10 +53,9 @@ async def test_the_command_reports_every_server_process(tmp_path):
     require_redis()
     prefix = f"stats{uuid.uuid4().hex[:8]}"
     env = {"SCALEOUT_PREFIX": prefix, "SCALEOUT_HOSTS": REDIS_URL}
-    app, settings = "tests.scaleout.asgi:application", "tests.scaleout.settings"
     with (
-        serve(app, kind="uvicorn", settings=settings, env=env) as one,
-        serve(app, kind="daphne", settings=settings, env=env) as two,
+        scaleout_server("uvicorn", env) as one,
+        scaleout_server("daphne", env) as two,
     ):
         origin = "http://127.0.0.1"
         async with (
@@ -68,7 +67,7 @@ async def test_the_command_reports_every_server_process(tmp_path):
                 await ws.send(json.dumps({"event": "whoami", "ack": 1}))
                 assert json.loads(await asyncio.wait_for(ws.recv(), 10))["event"] == "ack"
             command = [sys.executable, "-m", "django", "easy_channels_stats", "--wait", "2"]
-            full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, **env}
+            full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": SCALEOUT_SETTINGS, **env}
             result = await asyncio.to_thread(
                 subprocess.run,
                 [*command, "--json"],
