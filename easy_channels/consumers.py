@@ -27,6 +27,7 @@ from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
 from . import counters, processes, protocol
+from .eager import start_eagerly
 from .errors import error_frame
 from .exceptions import LayerUnavailable, Reject
 from .handlers import Handler, HandlerTables, build_tables, call
@@ -49,7 +50,7 @@ from .layer import (
     user_group,
 )
 from .middleware import SocketMiddleware, load_middleware
-from .operations import Operation, run_operation
+from .operations import run_operation, scoped
 from .protocol import CloseCode, ErrorCode, ProtocolError
 
 __all__ = ["JSONWebSocket"]
@@ -122,7 +123,6 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         self.channel_name = None
         self.close_code: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._outstanding: dict[Operation, None] = {}
         self._groups: set[str] = set()
         self._stalled = 0  # group deliveries waiting for this socket's transport (see hub)
         self._dropping = False
@@ -233,6 +233,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         self._inbox: asyncio.Queue[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None]
         self._inbox = asyncio.Queue()
         self._main_task = asyncio.current_task()
+        self._gone_waiter: asyncio.Future[None] = self._loop.create_future()
         self._fatal: Exception | None = None
         self._worker = asyncio.create_task(self._work())
         layer_reader = None
@@ -256,6 +257,8 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
             self._main_task.uncancel()
         finally:
             self._stopping = True
+            if not self._gone_waiter.done():
+                self._gone_waiter.set_result(None)
             if self._connected:
                 counters.closed()
                 if self.channel_layer is not None:
@@ -300,15 +303,13 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
     async def _call_lifecycle(self, attr: str, *args: Any, thread_sensitive: bool = True) -> None:
         handler = self._tables.lifecycle[attr]
         args = args if handler.takes_arg else ()
-        try:
-            await call(
-                getattr(self, attr),
-                *args,
-                is_async=handler.is_async,
-                thread_sensitive=thread_sensitive,
-            )
-        finally:
-            await self._settle()
+        await scoped(
+            call,
+            getattr(self, attr),
+            *args,
+            is_async=handler.is_async,
+            thread_sensitive=thread_sensitive,
+        )
 
     async def _handle_connect(self) -> None:
         self._connecting = True
@@ -459,17 +460,9 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
 
     async def _invoke(self, handler: Handler, arg: Any) -> Any:
         method = getattr(self, handler.attr)
-        try:
-            if handler.takes_arg:
-                return await call(method, arg, is_async=handler.is_async)
-            return await call(method, is_async=handler.is_async)
-        finally:
-            await self._settle()
-
-    async def _settle(self) -> None:
-        """Finish operations a handler started without awaiting them (see operations.py)."""
-        while self._outstanding:
-            await next(iter(self._outstanding)).settle()
+        if handler.takes_arg:
+            return await scoped(call, method, arg, is_async=handler.is_async)
+        return await scoped(call, method, is_async=handler.is_async)
 
     async def _protocol_error(self, exc: ProtocolError, ack: Any = None) -> None:
         logger.info("easy_channels: %s from %s: %s", exc.code, self.scope.get("path"), exc.message)
@@ -616,22 +609,48 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
             )
             return
         try:
-            await call(getattr(self, name), message)
+            await scoped(call, getattr(self, name), message)
         except Exception:
             logger.exception("easy_channels: %s.%s() failed", type(self).__qualname__, name)
-        finally:
-            await self._settle()
 
     # -- the operations behind the public methods ------------------------------------------------
 
     async def _raw_send(self, message: dict[str, Any]) -> None:
         try:
-            await self.base_send(message)
+            sent = await self._transport_send(message)
         except OSError:  # uvicorn's ClientDisconnected: the disconnect message is on its way
             logger.debug("easy_channels: client of %s already gone", self.scope.get("path"))
             return
-        if message["type"] == "websocket.send":
+        if sent and message["type"] == "websocket.send":
             counters.message_out()
+
+    async def _transport_send(self, message: dict[str, Any]) -> bool:
+        """
+        ``base_send(message)``, given up once the client is gone; False if it was.
+
+        A client that stops reading makes the server wait to write (uvicorn), and a client
+        that then leaves never lets that write finish: the handler in it would hold its
+        socket open until DISCONNECT_TIMEOUT, for a frame nobody can receive. The write runs
+        eagerly (no task when it completes at once, the usual case).
+        """
+        waiting = start_eagerly(self.base_send(message))
+        if waiting is None:
+            return True
+        try:
+            await asyncio.wait({waiting, self._gone_waiter}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            waiting.cancel()
+            raise
+        if not waiting.done():  # the client left first
+            waiting.cancel()
+            waiting.add_done_callback(_retrieve)
+            counters.drop("client_gone")
+            logger.debug(
+                "easy_channels: gave up a write to the gone client of %s", self.channel_name
+            )
+            return False
+        waiting.result()  # raises what the server raised (OSError: the client is gone)
+        return True
 
     async def _accept(self, subprotocol: str | None = None) -> None:
         if self._accepted or self._closed or self._gone:
@@ -690,11 +709,10 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
             return
         # _raw_send inlined: this is the innermost step of every fan-out.
         try:
-            await self.base_send({"type": "websocket.send", "text": text})
+            if await self._transport_send({"type": "websocket.send", "text": text}):
+                counters.message_out()
         except OSError:  # uvicorn's ClientDisconnected: the disconnect message is on its way
             logger.debug("easy_channels: client of %s already gone", self.scope.get("path"))
-            return
-        counters.message_out()
 
     async def _layer_call(self, method: str, target: str, message: dict[str, Any]) -> None:
         await deliver(self.channel_layer, method, target, message, self._config["LAYER_TIMEOUT"])
@@ -727,6 +745,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
 
     async def _handle_disconnect(self, code: int) -> None:
         self._gone = True
+        self._gone_waiter.set_result(None)  # writes still waiting for the client give up
         self.close_code = code
         # Frames not started yet are dropped; the sentinel stops the worker after its current one.
         while not self._inbox.empty():
@@ -780,6 +799,12 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
             )
             worker.cancel()
             await asyncio.wait({worker})
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Done callback of an abandoned write: its outcome is of no interest (the client left)."""
+    if not task.cancelled():
+        task.exception()
 
 
 #: Seconds the app waits for its cancelled background tasks before returning.

@@ -30,6 +30,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from . import counters, redis_direct
+from .eager import start_eagerly
 from .exceptions import LayerUnavailable
 from .layer import PerLoop, bounded, cancel_requested, is_read_timeout, is_unavailable, reap
 
@@ -267,50 +268,12 @@ def _done(hub: Hub, member: JSONWebSocket, group: str, task: asyncio.Task[None])
 
 
 def _start_eagerly(coro: Any) -> asyncio.Task[Any] | None:
-    """
-    Run ``coro`` until it first waits; a task carries on only if it does.
-
-    Like Python 3.12's eager tasks: a delivery that completes at once (the usual case) costs
-    no task and no turn of the event loop. Errors of such a delivery are logged here.
-    """
+    """:func:`~easy_channels.eager.start_eagerly`, with an immediate failure logged here."""
     try:
-        waiting_for = coro.send(None)
-    except StopIteration:
-        return None
+        return start_eagerly(coro)
     except Exception:
         logger.exception("easy_channels: could not deliver a group message")
         return None
-    return asyncio.get_running_loop().create_task(_resume(coro, waiting_for))
-
-
-async def _resume(coro: Any, waiting_for: Any) -> Any:
-    return await _Resumed(coro, waiting_for)
-
-
-class _Resumed:
-    """Await a coroutine that already ran up to a yield, as ``yield from`` would go on."""
-
-    __slots__ = ("_coro", "_first")
-
-    def __init__(self, coro: Any, first: Any):
-        self._coro = coro
-        self._first = first
-
-    def __await__(self):
-        to_yield = self._first
-        while True:
-            try:
-                sent = yield to_yield
-            except BaseException as exc:  # a cancel or an error thrown in by the task
-                try:
-                    to_yield = self._coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    to_yield = self._coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
 
 
 _hubs: PerLoop[Hub] = PerLoop(Hub)

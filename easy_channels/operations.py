@@ -10,11 +10,17 @@ Consumer methods that work from ``def`` and ``async def`` handlers alike.
 
 An Operation that is never awaited is not dropped: it starts on the next turn of the event loop
 and, at the latest, before the handler's ack is sent. A warning names the call to fix.
+
+"Before the ack" is kept per handler call: :func:`scoped` runs one handler (or lifecycle hook)
+with a scope of its own, and settles only the operations created inside it. A hook running
+beside a handler (``on_disconnect`` while the worker's handler still awaits ``self.emit``)
+never waits for, nor spins on, the operations of that other handler.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any
@@ -26,15 +32,30 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("easy_channels")
 
-__all__ = ["Operation", "run_operation"]
+__all__ = ["Operation", "run_operation", "scoped"]
 
 _NEW, _RUNNING, _DONE = 0, 1, 2
+
+#: The operations created by the handler call running in this context (see :func:`scoped`).
+_current_scope: contextvars.ContextVar[dict[Operation, None] | None] = contextvars.ContextVar(
+    "easy_channels_operations", default=None
+)
 
 
 class Operation:
     """An awaitable consumer action; see the module docstring."""
 
-    __slots__ = ("_args", "_consumer", "_fn", "_state", "_task", "name")
+    __slots__ = (
+        "_args",
+        "_consumer",
+        "_done",
+        "_fn",
+        "_runner",
+        "_scope",
+        "_state",
+        "_task",
+        "name",
+    )
 
     def __init__(
         self,
@@ -51,8 +72,13 @@ class Operation:
         self._args = args
         self._state = _NEW
         self._task: asyncio.Task[Any] | None = None
-        consumer._outstanding[self] = None
-        if threadsafe:  # created in another thread's event loop
+        self._runner: asyncio.Task[Any] | None = None  # the task awaiting it inline
+        self._done: asyncio.Future[None] | None = None  # made when settle() must wait
+        # Created in another thread's event loop: no handler call of this loop owns it.
+        self._scope = None if threadsafe else _current_scope.get()
+        if self._scope is not None:
+            self._scope[self] = None
+        if threadsafe:
             consumer._loop.call_soon_threadsafe(self._start_if_forgotten)
         else:
             consumer._loop.call_soon(self._start_if_forgotten)
@@ -60,6 +86,7 @@ class Operation:
     def __await__(self) -> Generator[Any, None, Any]:
         if self._state == _NEW:
             self._state = _RUNNING
+            self._runner = asyncio.current_task()
             try:
                 return (yield from self._fn(*self._args).__await__())
             finally:
@@ -70,7 +97,11 @@ class Operation:
 
     def _finish(self) -> None:
         self._state = _DONE
-        self._consumer._outstanding.pop(self, None)
+        self._runner = None
+        if self._scope is not None:
+            self._scope.pop(self, None)
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
 
     def _warn(self) -> None:
         cls = type(self._consumer).__qualname__
@@ -99,13 +130,43 @@ class Operation:
             self._task = self._consumer._loop.create_task(self._run_forgotten())
 
     async def settle(self) -> None:
-        """Make sure the operation has finished (run it now if it was never started)."""
+        """
+        Make sure the operation has finished (run it now if it was never started).
+
+        Every branch that can't return at once waits on the event loop. The one operation it
+        can't wait for is one the calling task itself is awaiting further up its stack: that
+        one finishes when the caller returns, so waiting would wait forever.
+        """
         if self._state == _NEW:
             self._state = _RUNNING
             self._warn()
             await self._run_forgotten()
         elif self._task is not None:
             await asyncio.shield(self._task)
+        elif self._state == _RUNNING and self._runner is not asyncio.current_task():
+            # Awaited by another task (the handler handed it to gather() or create_task()).
+            if self._done is None:
+                self._done = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._done)
+
+
+async def scoped(fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+    """
+    ``await fn(*args, **kwargs)`` (one handler call), then settle the operations it created.
+
+    The scope travels in a context variable, so operations created by tasks the handler starts
+    belong to it too, and a hook running in another task at the same time has its own.
+    """
+    scope: dict[Operation, None] = {}
+    token = _current_scope.set(scope)
+    try:
+        return await fn(*args, **kwargs)
+    finally:
+        _current_scope.reset(token)
+        while scope:  # each settle() returns only once its operation is done (or is ours)
+            operation = next(iter(scope))
+            await operation.settle()
+            scope.pop(operation, None)
 
 
 async def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Awaitable[Any]], *args: Any):

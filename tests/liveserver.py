@@ -187,8 +187,9 @@ class RedisServer:
     is empty, like any Redis without persistence.
     """
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, *, debug_command: bool = False):
         self.port = port or free_port()
+        self.debug_command = debug_command  # allow DEBUG SLEEP, to stall the server on purpose
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen | None = None
         self._dir = tempfile.TemporaryDirectory()
@@ -199,7 +200,8 @@ class RedisServer:
             raise RuntimeError("redis-server is not installed")
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self._dir.name],
+             "--appendonly", "no", "--dir", self._dir.name,
+             *(["--enable-debug-command", "yes"] if self.debug_command else [])],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )  # fmt: skip

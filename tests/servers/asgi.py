@@ -20,6 +20,8 @@ application = ProtocolTypeRouter(
                 path("ws/crash/", consumers.CrashAfterAccept.as_asgi()),
                 path("ws/reject/", consumers.Rejecting.as_asgi()),
                 path("ws/chat/<str:name>/", consumers.Chat.as_asgi()),
+                path("ws/flood/", consumers.Flood.as_asgi()),
+                path("ws/stall/", consumers.Stall.as_asgi()),
             ]
         )
     }

@@ -28,3 +28,30 @@ class Chat(JSONWebSocket):
 
     def on_say(self, payload):
         self.group_send("chat", "said", {"from": self.name, "text": payload["text"]})
+
+
+class Flood(JSONWebSocket):
+    """Sends what a client asks for, as fast as the transport takes it (issue: frozen server)."""
+
+    groups = ["flood"]
+
+    async def on_flood(self, payload):
+        chunk = "x" * payload["size"]
+        for i in range(payload["count"]):
+            await self.emit("chunk", {"i": i, "data": chunk})
+        return payload["count"]
+
+    async def on_spray(self, payload):
+        """A group send and an emit per frame: a fast sender keeps both in flight."""
+        await self.group_send("flood", "sprayed", {"data": "y" * payload.get("size", 1000)})
+        await self.emit("sprayed_back", {"n": payload.get("n")})
+
+
+class Stall(JSONWebSocket):
+    """Awaits a group send on the ``stall`` layer (a Redis that the test stalls)."""
+
+    channel_layer_alias = "stall"
+
+    async def on_send(self, payload):
+        await self.group_send("stalled", "said", {"text": payload.get("text", "")})
+        return "sent"
