@@ -9,7 +9,6 @@ never chooses a layer ``type``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
 import threading
@@ -19,6 +18,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.crypto import salted_hmac
+
 from . import counters, protocol, redis_direct
 from .exceptions import LayerUnavailable
 
@@ -26,6 +28,7 @@ __all__ = [
     "CALL_TYPE",
     "CLOSE_TYPE",
     "FRAME_TYPE",
+    "RESERVED_PREFIX",
     "bounded",
     "call_message",
     "check_channel_name",
@@ -49,9 +52,33 @@ CLOSE_TYPE = "easy_channels.close"
 
 _GROUP_NAME_RE = re.compile(r"[A-Za-z0-9\-_.]{1,99}")
 
+#: Group and channel names starting with this are easy_channels' own: the user groups, the
+#: stats responders' group, the layer probe's group and the hub's channels. Code outside the
+#: package can't name them (see check_group_name and check_channel_name).
+RESERVED_PREFIX = "easy_channels."
+
 
 def check_group_name(group: object) -> str:
-    """Refuse a bad group name at the caller, not with a TypeError deep in the layer."""
+    """
+    Refuse a bad group name at the caller, not with a TypeError deep in the layer.
+
+    Names under RESERVED_PREFIX are refused too: an app that joins or sends to a group its
+    client chose (``self.group_add(payload["room"])``) would otherwise let anyone read a user's
+    messages, or send frames and closes to that user's sockets, through the user's group.
+    Our own code joins and sends to those groups without this check.
+    """
+    name = _check_group_syntax(group)
+    if name.startswith(RESERVED_PREFIX):
+        raise ValueError(
+            f"Invalid group name {name!r}: group names starting with {RESERVED_PREFIX!r} are "
+            "reserved for easy_channels' own groups; use user_send()/close_user() to reach a "
+            "user's sockets, and another name for your groups."
+        )
+    return name
+
+
+def _check_group_syntax(group: object) -> str:
+    """What the channel layers accept as a group name (our own names pass)."""
     if not isinstance(group, str) or _GROUP_NAME_RE.fullmatch(group) is None:
         raise ValueError(
             f"Invalid group name {group!r}: use 1-99 ASCII letters, digits, '-', '_' or '.'."
@@ -59,20 +86,30 @@ def check_group_name(group: object) -> str:
     return group
 
 
-_USER_GROUP_PREFIX = "easy_channels.user."
+_USER_GROUP_PREFIX = RESERVED_PREFIX + "user."
+#: The key_salt of the user groups' HMAC: it sets these hashes apart from every other use of
+#: SECRET_KEY (sessions, signed cookies), so none can stand in for another.
+_USER_GROUP_SALT = "easy_channels.user_group"
 
 
 def user_group(user: Any) -> str:
     """
     The group every socket of ``user`` (a user object or its primary key) joins.
 
-    Primary keys that aren't valid in a group name (or are too long) are hashed.
+    The name is a keyed hash of the primary key (HMAC with ``settings.SECRET_KEY``), not the
+    key itself: code in the project that joins groups without our checks (a plain Channels
+    consumer calling ``channel_layer.group_add`` with a client's string) can't guess it. So
+    every process that sends to users or serves their sockets must share SECRET_KEY.
     """
     key = str(getattr(user, "pk", user))
-    name = _USER_GROUP_PREFIX + key
-    if _GROUP_NAME_RE.fullmatch(name) is None:
-        name = _USER_GROUP_PREFIX + "h" + hashlib.sha256(key.encode()).hexdigest()[:40]
-    return name
+    try:
+        digest = salted_hmac(_USER_GROUP_SALT, key, algorithm="sha256").hexdigest()
+    except ImproperlyConfigured as exc:  # an empty SECRET_KEY
+        raise ImproperlyConfigured(
+            f"{exc} easy_channels names user groups with a hash keyed by SECRET_KEY: set it, "
+            "to the same value in every process that serves sockets or sends to users."
+        ) from exc
+    return _USER_GROUP_PREFIX + digest[:32]
 
 
 _serving_loops: weakref.WeakKeyDictionary[Any, asyncio.AbstractEventLoop] = (
@@ -100,7 +137,29 @@ def check_channel_name(channel_name: object) -> str:
     """Refuse what can't be a socket's ``channel_name`` at the caller."""
     if not isinstance(channel_name, str) or not channel_name:
         raise ValueError(f"Invalid channel name {channel_name!r}.")
+    if not _is_socket_channel(channel_name):
+        raise ValueError(
+            f"Invalid channel name {channel_name!r}: it is one of easy_channels' own channels "
+            f"(under {RESERVED_PREFIX!r}: a process's group or stats channel), not a socket's; "
+            "send to a socket's channel_name, or to a group with group_send()."
+        )
     return channel_name
+
+
+def _is_socket_channel(channel_name: str) -> bool:
+    """
+    False for our own channels, which no socket has: a hub's group channels and the stats
+    responder's (``easy_channels.hub.<id>!<token>``, see redis_direct.inbox_name).
+
+    A message sent to a group channel reaches every local member of its group, so naming one
+    would bypass check_group_name. A socket's channel comes from the layer's ``new_channel()``
+    (``specific.<id>!<token>``; ``specific..inmemory!<token>`` in memory), outside
+    RESERVED_PREFIX, except on channels-redis, where a hub reads its sockets' channels
+    itself: those have a shape of their own (redis_direct.socket_channel).
+    """
+    return not channel_name.startswith(RESERVED_PREFIX) or redis_direct.is_socket_channel(
+        channel_name
+    )
 
 
 def frame_message(event: str, payload: dict[str, Any] | None, exclude: str | None = None):

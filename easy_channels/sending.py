@@ -7,9 +7,10 @@ the functions here. They exist because the plain Channels recipe,
 get four things right:
 
 - **the message**: it is built and validated here, with the same builders the consumer uses
-  (:mod:`easy_channels.layer`), so a bad group name, event name or payload (a reserved key, NaN,
-  something JSON can't encode) raises ``ValueError``/``TypeError`` in the code that sent it, and
-  the frame is encoded once for every receiver;
+  (:mod:`easy_channels.layer`), so a bad group name (one of easy_channels' own included), event
+  name or payload (a reserved key, NaN, something JSON can't encode) raises
+  ``ValueError``/``TypeError`` in the code that sent it, and the frame is encoded once for every
+  receiver;
 - **the thread**: the sync functions work in any thread without a running event loop (a sync
   view under ASGI or WSGI, a signal handler, a Celery task, a management command, a plain
   ``threading.Thread``). In a thread that *does* run an event loop they would deadlock it, so
@@ -104,6 +105,10 @@ def _layer():
 
 
 def _user_group(user: Any, function: str) -> str:
+    """
+    The group of ``user``'s sockets. It is under layer.RESERVED_PREFIX, so the user functions
+    send to it without the check_group_name that refuses it to every other caller.
+    """
     if not _config()["USER_GROUPS"]:
         raise ImproperlyConfigured(
             f"{function}() needs per-user groups, which are off: set "
@@ -140,6 +145,14 @@ def _send_to(channel_name: str, event: str, payload: Payload) -> _Send:
 def _close_group(group: str, code: int, reason: str | None) -> _Send:
     check_group_name(group)
     return "group_send", group, close_message(code, reason)
+
+
+def _user_send(user: Any, function: str, event: str, payload: Payload) -> _Send:
+    return "group_send", _user_group(user, function), frame_message(event, payload)
+
+
+def _close_user(user: Any, function: str, code: int, reason: str | None) -> _Send:
+    return "group_send", _user_group(user, function), close_message(code, reason)
 
 
 async def _asend(prepared: _Send) -> None:
@@ -188,16 +201,14 @@ async def auser_send(user: Any, event: str, payload: Payload = None) -> None:
 
     Needs ``EASY_CHANNELS["USER_GROUPS"]`` (on by default).
     """
-    group = _user_group(user, "auser_send")
-    await _asend(_group_send(group, event, payload))
+    await _asend(_user_send(user, "auser_send", event, payload))
 
 
 async def aclose_user(
     user: Any, code: int = CloseCode.PROTOCOL_ABUSE, reason: str | None = None
 ) -> None:
     """Close every socket of ``user`` (a user or its pk): on logout, ban, password change."""
-    group = _user_group(user, "aclose_user")
-    await _asend(_close_group(group, code, reason))
+    await _asend(_close_user(user, "aclose_user", code, reason))
 
 
 # -- sync ------------------------------------------------------------------------------------------
@@ -338,8 +349,7 @@ def close_group(
 
 def user_send(user: Any, event: str, payload: Payload = None, *, on_commit: bool = False) -> None:
     """Send ``{"event": event, **payload}`` to every socket of ``user`` (a user or its pk)."""
-    group = _user_group(user, "user_send")
-    _send_sync("user_send", _group_send(group, event, payload), on_commit)
+    _send_sync("user_send", _user_send(user, "user_send", event, payload), on_commit)
 
 
 def close_user(
@@ -350,5 +360,4 @@ def close_user(
     on_commit: bool = False,
 ) -> None:
     """Close every socket of ``user`` (a user or its pk): on logout, ban, password change."""
-    group = _user_group(user, "close_user")
-    _send_sync("close_user", _close_group(group, code, reason), on_commit)
+    _send_sync("close_user", _close_user(user, "close_user", code, reason), on_commit)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import itertools
 import json
 import os
@@ -35,9 +36,11 @@ from urllib.parse import urlencode
 
 import pytest
 import redis
+from django.test import override_settings
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from easy_channels.layer import user_group
 from tests.conftest import REDIS_URL, REQUIRE_REDIS, require_redis
 from tests.liveserver import ROOT, SCALEOUT_SETTINGS, RedisServer, Server, scaleout_server
 
@@ -423,6 +426,13 @@ async def test_send_to_crosses_processes_both_ways(cluster):
         assert [c.pending for c in (a1, a2, b1, b2)] == [deque()] * 4
 
 
+def servers_user_group(pk: int) -> str:
+    """The group of user ``pk`` in the servers: its name is keyed by *their* SECRET_KEY."""
+    secret_key = importlib.import_module(SCALEOUT_SETTINGS).SECRET_KEY
+    with override_settings(SECRET_KEY=secret_key):
+        return user_group(pk)
+
+
 async def test_user_send_reaches_every_socket_of_the_user(cluster):
     a, b = cluster.servers
     async with contextlib.AsyncExitStack() as stack:
@@ -430,8 +440,8 @@ async def test_user_send_reaches_every_socket_of_the_user(cluster):
         ana_b = await open_client(stack, b, "ana-b", user=7)
         bob = await open_client(stack, b, "bob", user=8)
         anon = await open_client(stack, a, "anon")
-        assert "easy_channels.user.7" in ana_a.me["groups"]
-        assert "easy_channels.user.7" in ana_b.me["groups"]
+        assert servers_user_group(7) in ana_a.me["groups"]
+        assert servers_user_group(7) in ana_b.me["groups"]
         assert [g for g in anon.me["groups"] if g.startswith("easy_channels.user.")] == []
         for sender in (anon, bob):
             await sender.request("notify_user", user=7, text=f"hi from {sender.name}")
@@ -474,10 +484,10 @@ async def test_close_user_closes_the_users_sockets_on_both_processes(cluster):
         ana_b = await open_client(stack, b, "ana-b", user=7)
         bob = await open_client(stack, a, "bob", user=8)
         anon = await open_client(stack, b, "anon")
-        await cluster.wait_for_group_size("easy_channels.user.7", 2)
+        await cluster.wait_for_group_size(servers_user_group(7), 2)
         await anon.request("close_user", user=7, code=4001, reason="Logged out")
         await all_closed([ana_a, ana_b], 4001, "Logged out")
-        await cluster.wait_for_group_size("easy_channels.user.7", 0)
+        await cluster.wait_for_group_size(servers_user_group(7), 0)
         # Bob's socket is open and still in his group.
         assert await bob.is_open()
         await anon.request("notify_user", user=8, text="still here?")

@@ -207,6 +207,7 @@ from django.conf import settings
 settings.configure(
     INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "easy_channels"],
     CHANNEL_LAYERS={"default": json.loads(sys.argv[1])},
+    SECRET_KEY=sys.argv[3],  # the servers': it names the user groups
 )
 django.setup()
 
@@ -231,7 +232,7 @@ async def redis_config(settings):
 
 
 @pytest.mark.redis
-async def test_sending_from_another_process_without_an_event_loop(redis_config):
+async def test_sending_from_another_process_without_an_event_loop(redis_config, settings):
     """What a Celery task or a management command does: its own process, no event loop."""
     config = redis_config
     user = await make_user("alice")
@@ -244,6 +245,7 @@ async def test_sending_from_another_process_without_an_event_loop(redis_config):
         _PROCESS_SCRIPT,
         json.dumps(config),
         str(user.pk),
+        settings.SECRET_KEY,
         cwd=ROOT,
         env=env,
         stderr=asyncio.subprocess.PIPE,
