@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
+from . import redis_direct
 from .conf import DEFAULTS, get_config
 
 __all__ = ["check_asgi_application", "check_consumers", "check_server_versions", "check_settings"]
@@ -190,7 +191,12 @@ def _host_socket_timeout(host: Any) -> tuple[bool, float | None]:
 
 
 def _check_redis_timeouts(alias: str, layer: Any) -> list[Any]:
-    """W007: a redis read timeout that the blocking receive of channels-redis runs into."""
+    """
+    W007: a redis read timeout that the blocking receive of channels-redis runs into.
+
+    Only where channels-redis' own receive still runs: a layer sharded over several servers,
+    or a channels-redis version whose storage redis_direct doesn't speak.
+    """
     if (
         not isinstance(layer, dict)
         or layer.get("BACKEND") != "channels_redis.core.RedisChannelLayer"
@@ -199,6 +205,10 @@ def _check_redis_timeouts(alias: str, layer: Any) -> list[Any]:
     hosts = (layer.get("CONFIG") or {}).get("hosts") or ["redis://localhost:6379"]
     if isinstance(hosts, (str, bytes)):
         return []  # channels-redis itself refuses this, with a clear message
+    if len(hosts) == 1 and redis_direct.supports_version():
+        # easy_channels reads this layer itself, each read blocking well under redis-py's
+        # default timeout (redis_direct.POP_BLOCK_SECONDS): a plain URL loses nothing.
+        return []
     default = _redis_default_socket_timeout()
     for host in hosts:
         is_set, value = _host_socket_timeout(host)

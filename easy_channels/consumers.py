@@ -227,9 +227,12 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         config = _config()
         self._config = config
         self.channel_layer = get_channel_layer(self.channel_layer_alias or config["CHANNEL_LAYER"])
+        hub = None
         if self.channel_layer is not None:
             note_serving_loop(self.channel_layer, self._loop)
-            self.channel_name = await self.channel_layer.new_channel()
+            hub = hub_for(self.channel_layer)
+            # On channels-redis the hub reads the socket's channel (see Hub.open_socket).
+            self.channel_name = hub.open_socket(self) or await self.channel_layer.new_channel()
         self._inbox: asyncio.Queue[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None]
         self._inbox = asyncio.Queue()
         self._main_task = asyncio.current_task()
@@ -237,8 +240,8 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         self._fatal: Exception | None = None
         self._worker = asyncio.create_task(self._work())
         layer_reader = None
-        if self.channel_layer is not None:
-            layer_reader = asyncio.create_task(self._read_layer())
+        if hub is not None and hub.inbox is None:
+            layer_reader = asyncio.create_task(self._read_layer(hub))
         try:
             while True:
                 message = await receive()
@@ -274,6 +277,8 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
                     reap(task, self.channel_layer)
             if self._groups:  # cancelled or crashed before a disconnect: don't leak membership
                 await self._leave_all_groups()
+            if hub is not None:
+                hub.close_socket(self.channel_name)
         if self._fatal is not None:
             raise self._fatal
 
@@ -498,7 +503,14 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
             )
         return self.channel_layer
 
-    async def _read_layer(self) -> None:
+    async def _read_layer(self, hub: Any) -> None:
+        """
+        Receive this socket's channel from a layer other than channels-redis (see hub).
+
+        Each message is handed over without waiting for the client (``Hub.hand``): a slow
+        client never holds up this receive, so messages never wait, unseen, in the layer until
+        they expire; past ``MAX_PENDING_MESSAGES`` they are dropped here and counted.
+        """
         delay = 0.1
         outage: float | None = None  # when this reader saw the layer fail
         while not self._stopping and not cancel_requested():
@@ -542,10 +554,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
             if self._stopping:  # a cancel swallowed by the layer's client: the socket is gone
                 logger.debug("easy_channels: dropped a layer message for a finished socket")
                 return
-            try:
-                await self._on_layer_message(message)
-            except Exception:
-                logger.exception("easy_channels: could not handle layer message %r", message)
+            hub.hand(self, message)
 
     async def _layer_is_back(self) -> bool:
         """A cheap write that fails while the layer is down (leaving a group nobody is in)."""

@@ -66,6 +66,41 @@ class Hub:
         self.refresher: asyncio.Task[None] | None = None
         #: deliveries waiting for a socket that reads slowly (kept referenced until done)
         self.stalled: set[asyncio.Task[None]] = set()
+        #: On channels-redis: socket channel -> its socket. A socket's own channel is one of
+        #: the inbox's too, so ``send_to`` messages are read by the same reader, and every
+        #: message lost for a slow socket is lost here, where it is counted.
+        self.sockets: dict[str, JSONWebSocket] = {}
+
+    # -- sockets' own channels ---------------------------------------------------------------
+
+    def open_socket(self, consumer: JSONWebSocket) -> str | None:
+        """
+        A channel of this hub's inbox for ``consumer`` (None: not on channels-redis).
+
+        channels-redis' own receive keeps a local queue per channel that drops the oldest
+        message, unlogged and uncounted, once a socket falls behind; it also blocks in Redis
+        for as long as redis-py's default read timeout. Read here, neither happens.
+        """
+        if self.inbox is None:
+            return None
+        channel = redis_direct.socket_channel(self.inbox)
+        self.sockets[channel] = consumer
+        self._start_inbox_reader()
+        return channel
+
+    def close_socket(self, channel: str | None) -> None:
+        """Forget a socket's channel (messages still on their way to it are counted as lost)."""
+        if channel is not None and self.sockets.pop(channel, None) is not None:
+            self._stop_inbox_reader_if_idle()
+
+    def _start_inbox_reader(self) -> None:
+        if self.inbox_reader is None or self.inbox_reader.done():
+            self.inbox_reader = asyncio.get_running_loop().create_task(self._read_inbox())
+
+    def _stop_inbox_reader_if_idle(self) -> None:
+        if not self.channels and not self.sockets and self.inbox_reader is not None:
+            reap(self.inbox_reader, self.layer)
+            self.inbox_reader = None
 
     # -- membership ------------------------------------------------------------------------------
 
@@ -111,8 +146,7 @@ class Hub:
                 if self.inbox is not None:
                     self.groups[channel] = group
                     self.limit = limit
-                    if self.inbox_reader is None or self.inbox_reader.done():
-                        self.inbox_reader = loop.create_task(self._read_inbox())
+                    self._start_inbox_reader()
                 else:
                     self.readers[group] = loop.create_task(self._read(group, channel))
                 if self.refresher is None or self.refresher.done():
@@ -123,9 +157,7 @@ class Hub:
                     reap(self.readers.pop(group), self.layer)  # cancels until it ends (see reap)
                 else:
                     del self.groups[channel]
-                    if not self.channels and self.inbox_reader is not None:
-                        reap(self.inbox_reader, self.layer)
-                        self.inbox_reader = None
+                    self._stop_inbox_reader_if_idle()
                 if not self.channels and self.refresher is not None:
                     self.refresher.cancel()
                     self.refresher = None
@@ -213,15 +245,28 @@ class Hub:
                 continue
             delay = 0.1
             if outage is not None:  # Redis is back, and may have forgotten our memberships
-                rejoin_all(layer, outage, self.limit)
+                count = rejoin_all(layer, outage, self.limit)
                 outage = None
+                if count:
+                    logger.warning(
+                        "easy_channels: the channel layer is back; rejoining %d group(s)", count
+                    )
             if popped is None:
                 continue
             names, message = popped
             for name in names:
                 group = self.groups.get(name)
-                if group is not None:  # else its last member left while it was on its way
+                if group is not None:
                     await self.deliver(group, message)
+                    continue
+                member = self.sockets.get(name)
+                if member is not None:
+                    self.hand(member, message)
+                elif redis_direct.is_gone_socket(self.inbox, name):
+                    # A socket of this process that has gone (a group's last member leaving
+                    # while a message was on its way loses nobody anything).
+                    counters.drop("client_gone")
+                    logger.debug("easy_channels: dropped a message for gone socket %s", name)
 
     async def deliver(self, group: str, message: dict[str, Any]) -> None:
         """
@@ -235,33 +280,44 @@ class Hub:
         (``drops.slow_client``).
         """
         for member in list(self.members.get(group, ())):
-            if member._stalled >= member._config["MAX_PENDING_MESSAGES"]:
-                counters.drop("slow_client")
-                if not member._dropping:
-                    member._dropping = True
-                    logger.warning(
-                        "easy_channels: %s reads too slowly; dropping messages of group %r for "
-                        "it until it catches up",
-                        member.channel_name,
-                        group,
-                    )
-                continue
-            task = _start_eagerly(member._on_layer_message(message))
-            if task is not None:
-                member._stalled += 1
-                self.stalled.add(task)
-                task.add_done_callback(partial(_done, self, member, group))
+            self.hand(member, message, group)
+
+    def hand(self, member: JSONWebSocket, message: dict[str, Any], group: str | None = None):
+        """
+        Give one layer message to one socket without waiting for it (see :meth:`deliver`).
+
+        The socket's own messages (``send_to``, a ``close``) come here too, from this hub's
+        inbox or from the socket's own layer reader, so that reader never waits for a slow
+        client either: messages never pile up, unseen, in the channel layer.
+        """
+        if member._stalled >= member._config["MAX_PENDING_MESSAGES"]:
+            counters.drop("slow_client")
+            if not member._dropping:
+                member._dropping = True
+                logger.warning(
+                    "easy_channels: %s (%s) reads too slowly; dropping %s for it until it "
+                    "catches up (EASY_CHANNELS['MAX_PENDING_MESSAGES'])",
+                    member.channel_name,
+                    type(member).__qualname__,
+                    f"messages of group {group!r}" if group else "its messages",
+                )
+            return
+        task = _start_eagerly(member._on_layer_message(message))
+        if task is not None:
+            member._stalled += 1
+            self.stalled.add(task)
+            task.add_done_callback(partial(_done, self, member, group))
 
 
-def _done(hub: Hub, member: JSONWebSocket, group: str, task: asyncio.Task[None]) -> None:
+def _done(hub: Hub, member: JSONWebSocket, group: str | None, task: asyncio.Task[None]) -> None:
     hub.stalled.discard(task)
     member._stalled -= 1
     if member._stalled == 0:
         member._dropping = False
     if not task.cancelled() and task.exception() is not None:
         logger.error(
-            "easy_channels: could not deliver a message of group %r to %s",
-            group,
+            "easy_channels: could not deliver a message%s to %s",
+            f" of group {group!r}" if group else "",
             member.channel_name,
             exc_info=task.exception(),
         )

@@ -28,6 +28,7 @@ the stock way.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 import uuid
@@ -40,8 +41,11 @@ __all__ = [
     "POP_BLOCK_SECONDS",
     "group_send",
     "inbox_name",
+    "is_socket_channel",
     "pop",
+    "socket_channel",
     "supports",
+    "supports_version",
 ]
 
 #: Sends that found the group's members changed since the sender last saw them, before one
@@ -113,6 +117,15 @@ _GROUP_SEND_SHA = hashlib.sha1(_GROUP_SEND_LUA.encode()).hexdigest()
 _supported: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
+def supports_version() -> bool:
+    """True if the installed channels-redis stores messages the way this module reads them."""
+    try:
+        import channels_redis
+    except ImportError:  # pragma: no cover - channels-redis is a dependency
+        return False
+    return channels_redis.__version__.startswith(_STORAGE_VERSIONS)
+
+
 def supports(layer: Any) -> bool:
     """True for a channels-redis ``RedisChannelLayer`` that behaves as the stock one."""
     try:
@@ -122,12 +135,11 @@ def supports(layer: Any) -> bool:
     except TypeError:  # not weak-referenceable: not a channels-redis layer
         return False
     try:
-        import channels_redis
         from channels_redis.core import RedisChannelLayer
     except ImportError:  # pragma: no cover - channels-redis is a dependency
         return False
     ok = (
-        channels_redis.__version__.startswith(_STORAGE_VERSIONS)
+        supports_version()
         and isinstance(layer, RedisChannelLayer)
         and all(
             getattr(type(layer), name, None) is getattr(RedisChannelLayer, name, None)
@@ -147,6 +159,26 @@ def inbox_name() -> str:
     names it in ``__asgi_channel__``.
     """
     return f"easy_channels.hub.{uuid.uuid4().hex[:12]}!"
+
+
+#: After the inbox name: a socket's channel (a hub's group channels are hex digits only).
+_SOCKET_MARK = "s"
+_SOCKET_CHANNEL_RE = re.compile(r"easy_channels\.hub\.[0-9a-f]{12}!s[0-9a-f]{32}")
+
+
+def socket_channel(inbox: str) -> str:
+    """A socket's own channel in ``inbox`` (see :meth:`easy_channels.hub.Hub.open_socket`)."""
+    return f"{inbox}{_SOCKET_MARK}{uuid.uuid4().hex}"
+
+
+def is_socket_channel(name: str) -> bool:
+    """True for what :func:`socket_channel` makes (no other channel of ours has its shape)."""
+    return _SOCKET_CHANNEL_RE.fullmatch(name) is not None
+
+
+def is_gone_socket(inbox: str, name: str) -> bool:
+    """True if ``name`` is (was) a socket channel of ``inbox``."""
+    return name.startswith(inbox + _SOCKET_MARK)
 
 
 class _Members:

@@ -7,11 +7,14 @@ happens in it: tests never leave a server behind.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -224,3 +227,83 @@ class RedisServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         self._dir.cleanup()
+
+
+class DeafClient:
+    """
+    A WebSocket client over a bare TCP socket that reads nothing after the handshake.
+
+    Its receive buffer is tiny, so a server writing to it soon waits on its transport: the
+    moment a handler's ``emit`` is stuck. It can still send frames, and a close frame.
+    """
+
+    def __init__(self, port: int, path: str):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1\r\n\r\n"
+            ).encode()
+        )
+        head = b""
+        self.sock.settimeout(10)
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(1)
+            assert chunk, f"the server closed during the handshake: {head!r}"
+            head += chunk
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def _frame(self, opcode: int, data: bytes) -> bytes:
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        n = len(data)
+        if n < 126:
+            header = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+        elif n < 65536:
+            header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+        else:
+            header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+        return header + mask + masked
+
+    def send(self, frame: dict) -> None:
+        self.sock.sendall(self._frame(0x1, json.dumps(frame).encode()))
+
+    def send_close(self, code: int = 1000) -> None:
+        """Send a close frame (and go on reading nothing)."""
+        with contextlib.suppress(OSError):  # the server dropped us already
+            self.sock.sendall(self._frame(0x8, struct.pack("!H", code)))
+
+    def recv(self, timeout: float = 5.0) -> dict | None:
+        """The next text frame from the server, decoded (None when none came in time)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                first, second = self._read(2)
+                n = second & 0x7F
+                if n == 126:
+                    (n,) = struct.unpack("!H", self._read(2))
+                elif n == 127:
+                    (n,) = struct.unpack("!Q", self._read(8))
+                data = self._read(n)
+                if first & 0x0F == 0x1:
+                    return json.loads(data)
+                if first & 0x0F == 0x8:
+                    return None
+        except TimeoutError:
+            return None
+
+    def _read(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            data += chunk
+        return data
+
+    def drop(self) -> None:
+        self.sock.close()

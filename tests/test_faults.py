@@ -34,7 +34,9 @@ async def _request(ws, event: str, **payload):
                 return frame["data"]
 
 
-@pytest.mark.parametrize("socket_timeout", ["default", "15"], ids=["redis-py-default", "readme"])
+@pytest.mark.parametrize(
+    "socket_timeout", ["plain", "default", "15"], ids=["plain-url", "redis-py-default", "readme"]
+)
 @pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
 async def test_200_idle_redis_sockets_disconnect_promptly(kind, socket_timeout):
     """

@@ -11,13 +11,10 @@ still accepts and serves a new socket, and stops on SIGTERM.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import os
 import signal
-import socket
-import struct
 import time
 from pathlib import Path
 
@@ -26,65 +23,13 @@ import redis.asyncio as redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.liveserver import RedisServer, serve
+from tests.liveserver import DeafClient, RedisServer, serve
 
 pytestmark = pytest.mark.timeout(120)
 
 APP = "tests.servers.asgi:application"
 SETTINGS = "tests.servers.layers_settings"
 ORIGIN = {"origin": "http://127.0.0.1"}
-
-
-class DeafClient:
-    """
-    A WebSocket client over a bare TCP socket that reads nothing after the handshake.
-
-    Its receive buffer is tiny, so a server writing to it soon waits on its transport: the
-    moment a handler's ``emit`` is stuck. It can still send frames, and a close frame.
-    """
-
-    def __init__(self, port: int, path: str):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.connect(("127.0.0.1", port))
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            (
-                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1\r\n\r\n"
-            ).encode()
-        )
-        head = b""
-        self.sock.settimeout(10)
-        while b"\r\n\r\n" not in head:
-            chunk = self.sock.recv(1)
-            assert chunk, f"the server closed during the handshake: {head!r}"
-            head += chunk
-        assert head.startswith(b"HTTP/1.1 101"), head
-
-    def _frame(self, opcode: int, data: bytes) -> bytes:
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
-        n = len(data)
-        if n < 126:
-            header = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-        elif n < 65536:
-            header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
-        else:
-            header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-        return header + mask + masked
-
-    def send(self, frame: dict) -> None:
-        self.sock.sendall(self._frame(0x1, json.dumps(frame).encode()))
-
-    def send_close(self, code: int = 1000) -> None:
-        """Send a close frame (and go on reading nothing)."""
-        with contextlib.suppress(OSError):  # the server dropped us already
-            self.sock.sendall(self._frame(0x8, struct.pack("!H", code)))
-
-    def drop(self) -> None:
-        self.sock.close()
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -13,7 +13,7 @@ Settings of the scale-out test project, read from environment variables set by t
     ``EASY_CHANNELS["LAYER_TIMEOUT"]`` (default 3).
 ``SCALEOUT_SOCKET_TIMEOUT``
     redis-py's read timeout, in seconds (see ``_host``); ``default`` leaves redis-py's own
-    (5 s in redis-py 8), as a plain ``"redis://..."`` host does.
+    (5 s in redis-py 8); ``plain`` passes the bare URL, as every tutorial writes it.
 """
 
 import os
@@ -53,7 +53,7 @@ PREFIX = os.environ.get("SCALEOUT_PREFIX", "scaleout")
 SOCKET_TIMEOUT = os.environ.get("SCALEOUT_SOCKET_TIMEOUT", "15")
 
 
-def _host(url: str) -> dict:
+def _host(url: str) -> dict | str:
     """
     One entry of ``hosts``: the URL plus redis-py connection options.
 
@@ -62,6 +62,8 @@ def _host(url: str) -> dict:
     message popped by Redis just as the client gave up (and dropped the connection) is lost. A
     read timeout above the 5 s block removes that race.
     """
+    if SOCKET_TIMEOUT == "plain":
+        return url
     if SOCKET_TIMEOUT == "default":
         return {"address": url}
     return {"address": url, "socket_timeout": float(SOCKET_TIMEOUT)}

@@ -41,6 +41,19 @@ class Flood(JSONWebSocket):
             await self.emit("chunk", {"i": i, "data": chunk})
         return payload["count"]
 
+    async def on_whoami(self):
+        return self.channel_name
+
+    async def on_whisper(self, payload):
+        await self.send_to(
+            payload["to"], "whispered", {"n": payload["n"], "pad": payload.get("pad")}
+        )
+
+    async def on_stats(self):
+        import easy_channels
+
+        return easy_channels.stats()
+
     async def on_spray(self, payload):
         """A group send and an emit per frame: a fast sender keeps both in flight."""
         await self.group_send("flood", "sprayed", {"data": "y" * payload.get("size", 1000)})
