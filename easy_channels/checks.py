@@ -62,6 +62,7 @@ _TYPES = {
     "MAX_JSON_DEPTH": (_positive_int, "a positive integer"),
     "MAX_CONSECUTIVE_ERRORS": (_positive_int, "a positive integer"),
     "MAX_PENDING_MESSAGES": (_positive_int, "a positive integer"),
+    "MAX_PENDING_BYTES": (_positive_int, "a positive integer"),
     "DISCONNECT_TIMEOUT": (_positive_number, "a positive number of seconds"),
     "LAYER_TIMEOUT": (_positive_number, "a positive number of seconds"),
     "THROTTLE": (lambda v: isinstance(v, dict), 'a dict like {"RATE": "20/s", ...}'),

@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONSECUTIVE_ERRORS": 20,
     # Client frames waiting behind a running handler; more get an `overloaded` error.
     "MAX_PENDING_MESSAGES": 100,
+    # Bytes those waiting frames may hold in all; past it they get `overloaded` too (a frame is
+    # always taken when none waits, so one of MAX_MESSAGE_SIZE fits).
+    "MAX_PENDING_BYTES": 1024 * 1024,
     # Seconds a handler still running when its client leaves may go on before it is cancelled.
     # Keep it well under daphne's 10 s application close timeout.
     "DISCONNECT_TIMEOUT": 5.0,

@@ -17,6 +17,7 @@ and only ever look in the server table: no key of a client frame becomes a layer
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -29,7 +30,7 @@ from django.core.exceptions import ImproperlyConfigured
 from . import counters, processes, protocol
 from .eager import start_eagerly
 from .errors import error_frame
-from .exceptions import LayerUnavailable, Reject
+from .exceptions import LayerUnavailable, Reject, SocketError
 from .handlers import Handler, HandlerTables, build_tables, call
 from .hub import hub_for, rejoin_all
 from .layer import (
@@ -134,6 +135,8 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         self._connected = False
         self._early: list[str] = []  # frames sent before accept()
         self._errors_in_a_row = 0
+        self._pending_bytes = 0  # of the client frames waiting in the queue
+        self._overloaded = False  # frames are being dropped (logged once until it empties)
         self._stopping = False  # the app is ending: background tasks must not go on
 
     # -- lifecycle hooks (override) ------------------------------------------------------------
@@ -405,20 +408,75 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
             # Answered here, not queued: a socket busy in a slow handler is still alive.
             await self._send_text(protocol.PONG_TEXT)
             return
-        if self._inbox.qsize() >= self._config["MAX_PENDING_MESSAGES"]:
-            logger.warning(
-                "easy_channels: dropped a frame from %s: %d frames already wait for a handler",
-                self.scope.get("path"),
-                self._inbox.qsize(),
-            )
+        if self._middleware and not await self._admit(message):
+            return
+        config = self._config
+        size = len(message.get("text") or message.get("bytes") or "")
+        waiting = self._pending_bytes
+        if self._inbox.qsize() >= config["MAX_PENDING_MESSAGES"] or (
+            waiting and waiting + size > config["MAX_PENDING_BYTES"]
+        ):
             counters.drop("overloaded")
+            if not self._overloaded:  # once until the queue empties: a flood, one line
+                self._overloaded = True
+                logger.warning(
+                    "easy_channels: dropping frames from %s (%s): %d frames (%d bytes) already "
+                    "wait for a handler (EASY_CHANNELS['MAX_PENDING_MESSAGES'] and "
+                    "['MAX_PENDING_BYTES'])",
+                    self.scope.get("path"),
+                    type(self).__qualname__,
+                    self._inbox.qsize(),
+                    waiting,
+                )
             await self._protocol_error(
                 ProtocolError(ErrorCode.OVERLOADED, "Too many messages waiting; slow down.")
             )
             return
-        self._inbox.put_nowait((self._handle_frame, (message,)))
+        self._pending_bytes += size
+        self._inbox.put_nowait((self._handle_frame, (message, size)))
 
-    async def _handle_frame(self, message: dict[str, Any]) -> None:
+    async def _admit(self, message: dict[str, Any]) -> bool:
+        """
+        The middleware's ``on_arrival`` hooks, as the frame arrives; False if one refused it.
+
+        They run before the frame is queued, so a limit (Throttle) acts on a flood as it comes,
+        not once the queue has filled. A refused frame is answered at once, with its ack.
+        """
+        for mw in self._middleware:
+            if "on_arrival" not in mw._hooks:
+                continue
+            try:
+                result = mw.on_arrival(message)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                if not isinstance(exc, SocketError):
+                    logger.exception(
+                        "easy_channels: %s.on_arrival() failed in %s",
+                        type(mw).__qualname__,
+                        type(self).__qualname__,
+                    )
+                await self._send_error_for(exc, self._peek_ack(message))
+                return False
+        return True
+
+    def _peek_ack(self, message: dict[str, Any]) -> Any:
+        """The ack id of a frame refused on arrival (None if it has none or isn't valid)."""
+        try:
+            raw = protocol.parse_message(
+                message.get("text"),
+                message.get("bytes"),
+                max_size=self._config["MAX_MESSAGE_SIZE"],
+                max_depth=self._config["MAX_JSON_DEPTH"],
+            )
+            return protocol.frame_from_message(raw).ack
+        except ProtocolError:
+            return None
+
+    async def _handle_frame(self, message: dict[str, Any], size: int = 0) -> None:
+        self._pending_bytes -= size
+        if self._inbox.empty():
+            self._overloaded = False
         if self._closed or self._gone:
             return
         config = self._config
@@ -759,6 +817,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         # Frames not started yet are dropped; the sentinel stops the worker after its current one.
         while not self._inbox.empty():
             self._inbox.get_nowait()
+        self._pending_bytes = 0
         self._inbox.put_nowait(None)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + float(self._config["DISCONNECT_TIMEOUT"])

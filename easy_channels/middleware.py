@@ -9,6 +9,11 @@ A middleware instance lives as long as its socket. Hooks may be ``def`` or ``asy
   ``event`` and ``ack`` included) before its handler is looked up. It may change ``message``
   in place or return a new dict; raising ``Reject``/``PermissionDenied`` drops the message with
   a ``forbidden`` error.
+- ``on_arrival(message)`` runs for every client frame as it arrives (the ASGI message, with
+  ``text`` or ``bytes``), before it waits in the socket's queue: in the event loop itself, a
+  ``def`` hook called directly (not in a thread), so keep it quick. Raising ``SocketError``
+  refuses the frame at once. Limits belong here: a queue that fills before they act has
+  already let the flood in.
 - ``on_disconnect(code)`` runs after the consumer's ``on_disconnect``.
 
 Global middleware (``EASY_CHANNELS["MIDDLEWARE"]``) runs before a consumer's own
@@ -33,7 +38,7 @@ __all__ = ["RequireAuthentication", "SocketMiddleware", "Throttle", "load_middle
 
 logger = logging.getLogger("easy_channels")
 
-_HOOKS = ("on_connect", "on_receive", "on_disconnect")
+_HOOKS = ("on_connect", "on_arrival", "on_receive", "on_disconnect")
 
 
 class SocketMiddleware:
@@ -50,6 +55,9 @@ class SocketMiddleware:
 
     def on_connect(self) -> None:
         """Runs before the consumer's on_connect(). Raise Reject to refuse the socket."""
+
+    def on_arrival(self, message: dict[str, Any]) -> Any:
+        """Runs in the event loop as each frame arrives. Raise SocketError to refuse it."""
 
     def on_receive(self, message: dict[str, Any]) -> dict[str, Any] | None:
         """Runs for each well-formed frame. Return a new dict to replace the message."""
@@ -131,6 +139,9 @@ class Throttle(SocketMiddleware):
     once) and ``CLOSE_AFTER`` (rate-limited frames in a row that close the socket with 4429).
     Subclasses may set ``rate``, ``burst`` and ``close_after`` instead. A frame over the rate
     gets a ``rate_limited`` error and never reaches its handler.
+
+    It counts frames as they arrive (``on_arrival``), before they wait for a busy handler: a
+    flood is refused and closed with 4429 instead of filling the socket's queue first.
     """
 
     rate: ClassVar[str | None] = None
@@ -152,7 +163,7 @@ class Throttle(SocketMiddleware):
         self._stamp = time.monotonic()
         self._limited_in_a_row = 0
 
-    async def on_receive(self, message: dict[str, Any]) -> None:
+    async def on_arrival(self, message: dict[str, Any]) -> None:
         from .exceptions import SocketError
 
         now = time.monotonic()

@@ -291,3 +291,46 @@ async def test_middleware_that_connected_is_told_when_a_later_step_refuses():
     await comm.disconnect(code=4403)
     # The consumer never connected, so its on_disconnect doesn't run; Own's does.
     assert LOG == ["Own.connect", "consumer.connect", "Own.disconnect:4403"]
+
+
+class Gate(SocketMiddleware):
+    """on_arrival: a plain def, called in the event loop itself (no thread) for every frame."""
+
+    def on_arrival(self, message):
+        import threading
+
+        from easy_channels import SocketError
+
+        LOG.append(f"arrival:{threading.current_thread() is threading.main_thread()}")
+        if "blocked" in (message.get("text") or ""):
+            raise SocketError("blocked", "Not that one.")
+        if "crash" in (message.get("text") or ""):
+            raise RuntimeError("bug in the gate")
+
+
+class Gated(JSONWebSocket):
+    middlewares = [Gate]
+
+    def on_ping(self, payload):
+        return "pong"
+
+
+async def test_on_arrival_refuses_frames_before_they_are_queued(caplog):
+    comm = communicator(Gated)
+    connected, _ = await comm.connect()
+    assert connected
+    assert await request(comm, "ping", ack=1) == {"event": "ack", "ack": 1, "data": "pong"}
+    await comm.send_json_to({"event": "ping", "ack": 2, "blocked": True})
+    assert await receive(comm) == {
+        "event": "error",
+        "code": "blocked",
+        "message": "Not that one.",
+        "ack": 2,
+    }
+    await comm.send_json_to({"event": "ping", "ack": 3, "crash": True})
+    reply = await receive(comm)
+    assert (reply["code"], reply["ack"]) == ("handler_error", 3)
+    assert "Gate.on_arrival() failed in Gated" in caplog.text
+    assert await request(comm, "ping", ack=4) == {"event": "ack", "ack": 4, "data": "pong"}
+    await comm.disconnect()
+    assert LOG == ["arrival:True"] * 4  # the event loop's own thread, every frame

@@ -22,6 +22,8 @@ application = ProtocolTypeRouter(
                 path("ws/chat/<str:name>/", consumers.Chat.as_asgi()),
                 path("ws/flood/", consumers.Flood.as_asgi()),
                 path("ws/stall/", consumers.Stall.as_asgi()),
+                path("ws/throttled/", consumers.Throttled.as_asgi()),
+                path("ws/slow/", consumers.Slow.as_asgi()),
             ]
         )
     }

@@ -1,3 +1,5 @@
+import asyncio
+
 from easy_channels import JSONWebSocket, Reject
 
 
@@ -68,3 +70,25 @@ class Stall(JSONWebSocket):
     async def on_send(self, payload):
         await self.group_send("stalled", "said", {"text": payload.get("text", "")})
         return "sent"
+
+
+class Throttled(JSONWebSocket):
+    """Behind easy_channels' Throttle (the default THROTTLE: 20/s, burst 20, close after 50)."""
+
+    middlewares = ["easy_channels.middleware.Throttle"]
+    runs = 0  # handler runs in this process, of every socket
+
+    async def on_work(self):
+        type(self).runs += 1
+        await asyncio.sleep(0.05)
+
+    async def on_runs(self):
+        return type(self).runs
+
+
+class Slow(JSONWebSocket):
+    """A handler that holds its socket's queue for half a second per frame."""
+
+    async def on_hold(self, payload):
+        await asyncio.sleep(0.5)
+        return len(payload.get("data", ""))
