@@ -634,14 +634,39 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
                 await self._send_text(message["text"])
         elif kind == CALL_TYPE:
             if not self._gone:
-                self._inbox.put_nowait((self._handle_call, (message,)))
+                self._queue_server_call(self._handle_call, message)
         elif kind == CLOSE_TYPE:
             code = message.get("code", 4000)
             await self._close(code, message.get("reason"))
         elif isinstance(kind, str) and not self._gone:
-            self._inbox.put_nowait((self._handle_raw_layer_message, (message,)))
+            self._queue_server_call(self._handle_raw_layer_message, message)
+
+    def _queue_server_call(self, fn: Callable[..., Awaitable[Any]], message: dict[str, Any]):
+        """
+        Queue a server-side call (group_call_event, a raw layer message) behind the handlers.
+
+        Bounded like client frames: a socket whose handlers can't keep up with the calls sent
+        to it would otherwise hold every one of them in memory. Past twice
+        MAX_PENDING_MESSAGES waiting items the call is dropped, counted and logged (once until
+        the queue empties).
+        """
+        if self._inbox.qsize() >= 2 * self._config["MAX_PENDING_MESSAGES"]:
+            counters.drop("overloaded")
+            if not self._overloaded:
+                self._overloaded = True
+                logger.warning(
+                    "easy_channels: %s (%s) handles server events too slowly; dropping %r "
+                    "calls until it catches up (EASY_CHANNELS['MAX_PENDING_MESSAGES'])",
+                    self.channel_name,
+                    type(self).__qualname__,
+                    message.get("event") or message.get("type"),
+                )
+            return
+        self._inbox.put_nowait((fn, (message,)))
 
     async def _handle_call(self, message: dict[str, Any]) -> None:
+        if self._inbox.empty():
+            self._overloaded = False
         if self._gone:
             return
         event = message.get("event")

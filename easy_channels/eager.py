@@ -10,6 +10,7 @@ a task of its own.
 from __future__ import annotations
 
 import asyncio
+import types
 from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any
 
@@ -23,7 +24,7 @@ def start_eagerly(coro: Awaitable[Any]) -> asyncio.Task[Any] | None:
     An exception raised before the first wait propagates here, as from ``await coro``. Any
     awaitable is taken (an ASGI ``send`` wrapped by middleware need not be a coroutine).
     """
-    if not isinstance(coro, Coroutine):
+    if type(coro) is not types.CoroutineType:  # the usual case, checked fast
         coro = _await(coro)
     try:
         waiting_for = coro.send(None)

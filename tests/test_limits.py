@@ -17,9 +17,12 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from easy_channels import JSONWebSocket, agroup_call_event, server_only, stats
 from tests.liveserver import serve
+from tests.utils import communicator
 
 pytestmark = pytest.mark.timeout(60)
+
 
 APP = "tests.servers.asgi:application"
 ORIGIN = {"origin": "http://127.0.0.1"}
@@ -76,3 +79,26 @@ async def test_waiting_frames_are_bounded_in_bytes(server):
             while (reply := json.loads(await ws.recv()))["ack"] != 99:
                 pass
         assert reply == {"event": "ack", "ack": 99, "data": 2}  # still open and serving
+
+
+class Busy(JSONWebSocket):
+    groups = ["busy"]
+
+    @server_only
+    async def on_tick(self, payload):
+        await asyncio.sleep(30)
+
+
+async def test_server_calls_waiting_for_a_busy_socket_are_bounded(channel_layer, settings):
+    """group_call_event to a socket whose handler is busy: at most 2 x MAX_PENDING wait."""
+    settings.EASY_CHANNELS = {"MAX_PENDING_MESSAGES": 10}
+    comm = communicator(Busy)
+    assert (await comm.connect())[0]
+    before = stats()["drops"].get("overloaded", 0)
+    for n in range(100):
+        await agroup_call_event("busy", "tick", {"n": n})
+    await asyncio.sleep(0.5)
+    dropped = stats()["drops"].get("overloaded", 0) - before
+    # One runs, 20 wait, the rest are dropped and counted.
+    assert 100 - 2 * 10 - 3 <= dropped <= 100 - 2 * 10, dropped
+    await comm.disconnect()
