@@ -195,8 +195,8 @@ def _check_redis_timeouts(alias: str, layer: Any) -> list[Any]:
     """
     W007: a redis read timeout that the blocking receive of channels-redis runs into.
 
-    Only where channels-redis' own receive still runs: a layer sharded over several servers,
-    or a channels-redis version whose storage redis_direct doesn't speak.
+    Only where channels-redis' own receive still runs: a channels-redis version whose storage
+    redis_direct doesn't speak (a subclass changing send or receive is not checked here).
     """
     if (
         not isinstance(layer, dict)
@@ -206,7 +206,7 @@ def _check_redis_timeouts(alias: str, layer: Any) -> list[Any]:
     hosts = (layer.get("CONFIG") or {}).get("hosts") or ["redis://localhost:6379"]
     if isinstance(hosts, (str, bytes)):
         return []  # channels-redis itself refuses this, with a clear message
-    if len(hosts) == 1 and redis_direct.supports_version():
+    if redis_direct.supports_version():
         # easy_channels reads this layer itself, each read blocking well under redis-py's
         # default timeout (redis_direct.POP_BLOCK_SECONDS): a plain URL loses nothing.
         return []

@@ -411,7 +411,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         if self._middleware and not await self._admit(message):
             return
         config = self._config
-        size = len(message.get("text") or message.get("bytes") or "")
+        size = _frame_bytes(message)
         waiting = self._pending_bytes
         if self._inbox.qsize() >= config["MAX_PENDING_MESSAGES"] or (
             waiting and waiting + size > config["MAX_PENDING_BYTES"]
@@ -892,6 +892,14 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
             )
             worker.cancel()
             await asyncio.wait({worker})
+
+
+def _frame_bytes(message: dict[str, Any]) -> int:
+    """The size of a client frame in bytes (a text frame's UTF-8, as the client sent it)."""
+    text = message.get("text")
+    if text is not None:
+        return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    return len(message.get("bytes") or b"")
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

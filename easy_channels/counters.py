@@ -17,12 +17,12 @@ __all__ = ["reset_stats", "stats"]
 
 #: Why a message was dropped; the keys of ``stats()["drops"]``.
 DROP_REASONS = (
-    "overloaded",  # a client frame beyond MAX_PENDING_MESSAGES
+    "overloaded",  # a client frame past MAX_PENDING_MESSAGES/_BYTES, or a server call past 2x
     "channel_full",  # a layer message to a channel at capacity (ChannelFull)
-    "client_gone",  # a frame for a socket whose client had left
+    "client_gone",  # a frame or layer message for a socket whose client had left
     "before_accept",  # a frame beyond MAX_PENDING_MESSAGES sent before accept()
     "unavailable",  # a send the channel layer didn't take in LAYER_TIMEOUT
-    "slow_client",  # a group message for a socket with MAX_PENDING_MESSAGES waiting already
+    "slow_client",  # a layer message for a socket with MAX_PENDING_MESSAGES writes waiting
 )
 
 

@@ -83,7 +83,7 @@ class Hub:
         """
         if self.inbox is None:
             return None
-        channel = redis_direct.socket_channel(self.inbox)
+        channel = redis_direct.socket_channel(self.layer, self.inbox)
         self.sockets[channel] = consumer
         self._start_inbox_reader()
         return channel

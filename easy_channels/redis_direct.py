@@ -166,9 +166,20 @@ _SOCKET_MARK = "s"
 _SOCKET_CHANNEL_RE = re.compile(r"easy_channels\.hub\.[0-9a-f]{12}!s[0-9a-f]{32}")
 
 
-def socket_channel(inbox: str) -> str:
-    """A socket's own channel in ``inbox`` (see :meth:`easy_channels.hub.Hub.open_socket`)."""
-    return f"{inbox}{_SOCKET_MARK}{uuid.uuid4().hex}"
+def socket_channel(layer: Any, inbox: str) -> str:
+    """
+    A socket's own channel in ``inbox`` (see :meth:`easy_channels.hub.Hub.open_socket`).
+
+    On a layer sharded over several servers, channels-redis' ``send()`` picks the server by
+    the whole channel name, while the inbox is read on the server of its process part
+    (django/channels_redis#94: with stock names about half the sends to a socket are never
+    received). The token is drawn until both pick the same server, so every send arrives.
+    """
+    home = layer.consistent_hash(inbox)
+    while True:  # 1 draw per server on average
+        name = f"{inbox}{_SOCKET_MARK}{uuid.uuid4().hex}"
+        if layer.consistent_hash(name) == home:
+            return name
 
 
 def is_socket_channel(name: str) -> bool:

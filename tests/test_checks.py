@@ -119,24 +119,13 @@ REDIS = "channels_redis.core.RedisChannelLayer"
 @pytest.mark.parametrize(
     ("backend", "hosts", "warns"),
     [
-        # One server: easy_channels reads it itself (blocking 2 s at a time), so a plain URL
-        # with redis-py's 5 s default is fine.
+        # easy_channels reads channels-redis 4 itself (blocking 2 s at a time), so a plain URL
+        # with redis-py's 5 s default is fine, on one server or sharded.
         (REDIS, ["redis://127.0.0.1:6379/0"], None),
         (REDIS, [("127.0.0.1", 6379)], None),
         (REDIS, None, None),
         (REDIS, [{"address": "redis://h", "socket_timeout": 5}], None),
-        # Sharded: channels-redis' own receive (5 s BZPOPMIN) still runs.
-        (REDIS, ["redis://a/0", "redis://b/0"], "redis-py's default socket_timeout of 5 s"),
-        (REDIS, [("a", 6379), ("b", 6379)], "redis-py's default socket_timeout of 5 s"),
-        (REDIS, [{"address": "redis://a", "socket_timeout": 5}, {"address": "redis://b",
-                 "socket_timeout": 5}], "its socket_timeout of 5 s"),
-        (REDIS, ["redis://a/0?socket_timeout=2", "redis://b/0?socket_timeout=2"],
-         "its socket_timeout of 2 s"),
-        (REDIS, [{"address": "redis://a", "socket_timeout": 15}, "redis://b"], "default"),
-        (REDIS, [{"address": "redis://a", "socket_timeout": 15},
-                 {"address": "redis://b", "socket_timeout": 15}], None),
-        (REDIS, [{"address": "redis://a", "socket_timeout": None}, "redis://b?socket_timeout=15"],
-         None),
+        (REDIS, ["redis://a/0", "redis://b/0"], None),
         ("channels_redis.pubsub.RedisPubSubChannelLayer", ["redis://h"], None),
         ("channels.layers.InMemoryChannelLayer", None, None),
     ],
@@ -153,6 +142,36 @@ def test_w007_redis_read_timeout_shorter_than_the_blocking_receive(settings, bac
     assert warns in warning.msg and "waits up to 5 s for each message" in warning.msg
     assert '"socket_timeout": 15' in warning.hint
     assert warning.obj == "CHANNEL_LAYERS['default']"
+
+
+@pytest.mark.parametrize(
+    ("hosts", "warns"),
+    [
+        (["redis://127.0.0.1:6379/0"], "redis-py's default socket_timeout of 5 s"),
+        ([("127.0.0.1", 6379)], "redis-py's default socket_timeout of 5 s"),
+        (None, "redis-py's default socket_timeout of 5 s"),
+        ([{"address": "redis://h", "socket_timeout": 5}], "its socket_timeout of 5 s"),
+        (["redis://h/0?socket_timeout=2"], "its socket_timeout of 2 s"),
+        ([{"address": "redis://a", "socket_timeout": 15}, "redis://b"], "default"),
+        ([{"address": "redis://h", "socket_timeout": 15}], None),
+        ([{"address": "redis://h", "socket_timeout": None}], None),
+        (["redis://h/0?socket_timeout=15"], None),
+    ],
+)  # fmt: skip
+def test_w007_where_channels_redis_receives_itself(settings, monkeypatch, hosts, warns):
+    """A channels-redis whose storage easy_channels doesn't speak receives with its own code."""
+    import channels_redis
+
+    monkeypatch.setattr(channels_redis, "__version__", "5.0.0")
+    config = {} if hosts is None else {"hosts": hosts}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": REDIS, "CONFIG": config}}
+    warnings = check_settings()
+    if warns is None:
+        assert warnings == []
+        return
+    (warning,) = warnings
+    assert warning.id == "easy_channels.W007"
+    assert warns in warning.msg and "waits up to 5 s for each message" in warning.msg
 
 
 def test_w007_the_test_settings_follow_the_readme():

@@ -639,12 +639,7 @@ def sharded_cluster():
 async def test_broadcast_across_processes_on_a_layer_sharded_over_two_redis_servers(
     sharded_cluster,
 ):
-    """
-    Group keys are spread over the servers by name: one group is kept on each here. (send_to is
-    not repeated: channels-redis 4.3's send() picks the server by the full channel name and
-    receive() by its process part, so on two servers about half the sends are never received:
-    django/channels#1492, django/channels_redis#94.)
-    """
+    """Group keys are spread over the servers by name: one group is kept on each here."""
     cluster = sharded_cluster
     assert len(cluster.hosts) == 2
     async with contextlib.AsyncExitStack() as stack:
@@ -654,3 +649,21 @@ async def test_broadcast_across_processes_on_a_layer_sharded_over_two_redis_serv
             assert cluster.group_size(group, host=shard) == 2  # one member per process
             assert cluster.group_size(group, host=1 - shard) == 0
             await broadcast_both_ways(cluster, group, clients)
+
+
+async def test_send_to_on_a_layer_sharded_over_two_redis_servers(sharded_cluster):
+    """
+    channels-redis 4.3's send() picks the server by the full channel name and its receive() by
+    the process part, so with stock channel names about half the sends to a socket are never
+    received (django/channels#1492, django/channels_redis#94). easy_channels draws its socket
+    channels so both pick the same server: every whisper arrives, across both processes.
+    """
+    cluster = sharded_cluster
+    a, b = cluster.servers
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await open_client(stack, server, f"s{n}") for n in range(6) for server in (a, b)]
+        for sender in clients[:4]:
+            for receiver in clients:
+                await sender.request("whisper", to=receiver.me["channel"], text=sender.name)
+                assert (await receiver.receive())["text"] == sender.name
+        assert [c.pending for c in clients] == [deque()] * len(clients)
