@@ -1,5 +1,5 @@
 # make demo: create .venv if missing, install, migrate, run the example chat on http://127.0.0.1:8000/
-# make test: create .venv if missing, install the package with its test extras, lint, run pytest.
+# make test: create .venv if missing, install the package with its test extras, lint (ruff, mypy), run pytest.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -42,6 +42,7 @@ bench: $(BENCH_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

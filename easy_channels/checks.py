@@ -8,9 +8,10 @@ Ids: ``easy_channels.E0xx`` errors, ``easy_channels.W0xx`` warnings.
 from __future__ import annotations
 
 import re
-from numbers import Real
+from collections.abc import Sequence
 from typing import Any
 
+from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
@@ -36,7 +37,7 @@ def _positive_int(value: Any) -> bool:
 
 
 def _positive_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and value > 0
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _str_list(value: Any) -> bool:
@@ -75,7 +76,7 @@ def _bad_types(user: dict[str, Any]) -> list[str]:
 
 
 @register(Tags.compatibility)
-def check_settings(app_configs=None, **kwargs: Any) -> list[Any]:
+def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[Any]:
     """E001-E004, W001: the EASY_CHANNELS dict itself."""
     user = getattr(settings, _SETTING, None)
     if user is None:
@@ -257,7 +258,7 @@ def _check_throttle(throttle: dict[str, Any]) -> list[Any]:
 
 
 @register(Tags.urls)
-def check_consumers(app_configs=None, **kwargs: Any) -> list[Any]:
+def check_consumers(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[Any]:
     """E006-E008, W003: routes, consumer classes, their middleware and handler names."""
     from .middleware import load_middleware
     from .registry import RouteConflict, registry
@@ -309,7 +310,9 @@ def check_consumers(app_configs=None, **kwargs: Any) -> list[Any]:
 
 
 @register(Tags.security)
-def check_asgi_application(app_configs=None, **kwargs: Any) -> list[Any]:
+def check_asgi_application(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[Any]:
     """W004: the websocket branch of ASGI_APPLICATION reaches our router without an origin check."""
     path = getattr(settings, "ASGI_APPLICATION", None)
     if not path:
@@ -363,7 +366,9 @@ def _reaches_router_unguarded(app: Any, seen: set[int]) -> bool:
     if isinstance(consumer, type) and issubclass(consumer, JSONWebSocket):
         return True
     if isinstance(app, URLRouter):
-        return any(_reaches_router_unguarded(r.callback, seen) for r in app.routes)
+        return any(
+            _reaches_router_unguarded(getattr(r, "callback", None), seen) for r in app.routes
+        )
     return any(
         _reaches_router_unguarded(getattr(app, attr, None), seen)
         for attr in ("inner", "application", "app")
@@ -375,7 +380,9 @@ DAPHNE_MINIMUM = (4, 2, 2)
 
 
 @register(Tags.security)
-def check_server_versions(app_configs=None, **kwargs: Any) -> list[Any]:
+def check_server_versions(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[Any]:
     """W006: an installed daphne older than 4.2.2."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -388,7 +395,7 @@ def check_server_versions(app_configs=None, **kwargs: Any) -> list[Any]:
 
 def _daphne_warnings(installed: str) -> list[Any]:
     # Leading digits of each part: "4.2.2rc1" is (4, 2, 2), "5.0.0.post1" is (5, 0, 0).
-    parts = [re.match(r"\d*", piece).group() for piece in installed.split(".")[:3]]
+    parts = [re.sub(r"\D.*", "", piece) for piece in installed.split(".")[:3]]
     if tuple(int(p or 0) for p in parts) >= DAPHNE_MINIMUM:
         return []
     return [

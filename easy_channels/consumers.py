@@ -17,14 +17,15 @@ and only ever look in the server table: no key of a client frame becomes a layer
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from channels.consumer import AsyncConsumer, get_handler_name
-from channels.layers import get_channel_layer
+from channels.consumer import get_handler_name
+from channels.layers import BaseChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
 from . import counters, processes, protocol
@@ -32,7 +33,7 @@ from .eager import start_eagerly
 from .errors import error_frame
 from .exceptions import LayerUnavailable, Reject, SocketError
 from .handlers import Handler, HandlerTables, build_tables, call
-from .hub import hub_for, rejoin_all
+from .hub import Hub, hub_for, rejoin_all
 from .layer import (
     CALL_TYPE,
     CLOSE_TYPE,
@@ -74,11 +75,16 @@ class _ConsumerType(type):
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         if len(args) == 3 and not kwargs and isinstance(args[0], dict) and "type" in args[0]:
-            return cls.as_asgi()(*args)
+            return cast("type[JSONWebSocket]", cls).as_asgi()(*args)
         return super().__call__(*args, **kwargs)
 
 
-class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
+#: The ASGI callables a consumer is given.
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class JSONWebSocket(metaclass=_ConsumerType):
     """
     Subclass it and write ``on_<event>`` methods (``def`` or ``async def``)::
 
@@ -93,6 +99,10 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
     ``{"event": "say", "text": "hi"}`` calls ``on_say({"text": "hi"})``; a handler that takes no
     argument is called without one. With an ``"ack"`` in the frame, the handler's return value
     is sent back as ``{"event": "ack", "ack": <id>, "data": <value>}``.
+
+    It is an ASGI application of its own, not a Channels ``AsyncConsumer``: the ASGI loop,
+    the sends and the layer reads are all its own, so nothing inherited (``send``,
+    ``dispatch``) can go around its state. ``as_asgi()`` works as in Channels.
     """
 
     #: Groups every socket of this class joins before on_connect() (as in Channels).
@@ -100,12 +110,30 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
     #: SocketMiddleware classes (or dotted paths) run after the global ones.
     middlewares: ClassVar[list[type[SocketMiddleware] | str]] = []
     #: CHANNEL_LAYERS alias; None means EASY_CHANNELS["CHANNEL_LAYER"].
-    channel_layer_alias: ClassVar[str | None] = None  # type: ignore[assignment]
+    channel_layer_alias: ClassVar[str | None] = None
 
     _tables: ClassVar[HandlerTables]
 
+    #: The connection's ASGI scope (``scope["user"]``, ``scope["url_route"]``, ...).
     scope: dict[str, Any]
+    #: The layer this socket uses (None without CHANNEL_LAYERS) and its channel there.
+    channel_layer: BaseChannelLayer | None
     channel_name: str | None
+    base_send: Send
+
+    @classmethod
+    def as_asgi(
+        cls, **initkwargs: Any
+    ) -> Callable[[dict[str, Any], Receive, Send], Awaitable[None]]:
+        """An ASGI application that runs a new instance per connection (as in Channels)."""
+
+        async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+            await cls(**initkwargs)(scope, receive, send)
+
+        app.consumer_class = cls  # type: ignore[attr-defined]  # what Channels' tools read
+        app.consumer_initkwargs = initkwargs  # type: ignore[attr-defined]
+        functools.update_wrapper(app, cls, updated=())
+        return app
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -141,11 +169,13 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
 
     # -- lifecycle hooks (override) ------------------------------------------------------------
 
-    def on_connect(self) -> None:
+    def on_connect(self) -> Awaitable[None] | None:
         """Called when a client connects. Accept, refuse (raise Reject) or do nothing."""
+        return None
 
-    def on_disconnect(self, code: int) -> None:
+    def on_disconnect(self, code: int) -> Awaitable[None] | None:
         """Called once the client has gone and the socket's groups have been left."""
+        return None
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -223,7 +253,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
 
     # -- ASGI ----------------------------------------------------------------------------------
 
-    async def __call__(self, scope, receive, send) -> None:  # type: ignore[override]
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         self.scope = scope
         self.base_send = send
         self._loop = asyncio.get_running_loop()
@@ -244,7 +274,10 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         self._worker = asyncio.create_task(self._work())
         layer_reader = None
         if hub is not None and hub.inbox is None:
-            layer_reader = asyncio.create_task(self._read_layer(hub))
+            assert self.channel_layer is not None and self.channel_name is not None
+            layer_reader = asyncio.create_task(
+                self._read_layer(hub, self.channel_layer, self.channel_name)
+            )
         try:
             while True:
                 message = await receive()
@@ -548,7 +581,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
 
     # -- channel layer ---------------------------------------------------------------------------
 
-    def _require_layer(self, method: str):
+    def _require_layer(self, method: str) -> BaseChannelLayer:
         if self.channel_layer is None:
             if self._loop is None:
                 raise RuntimeError(
@@ -561,7 +594,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
             )
         return self.channel_layer
 
-    async def _read_layer(self, hub: Any) -> None:
+    async def _read_layer(self, hub: Hub, layer: BaseChannelLayer, channel: str) -> None:
         """
         Receive this socket's channel from a layer other than channels-redis (see hub).
 
@@ -572,8 +605,8 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         delay = 0.1
         outage: float | None = None  # when this reader saw the layer fail
         while not self._stopping and not cancel_requested():
-            if outage is not None and await self._layer_is_back():
-                count = rejoin_all(self.channel_layer, outage, self._config["LAYER_TIMEOUT"])
+            if outage is not None and await self._layer_is_back(layer, channel):
+                count = rejoin_all(layer, outage, self._config["LAYER_TIMEOUT"])
                 outage, delay = None, 0.1
                 if count:
                     logger.warning(
@@ -585,7 +618,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
                 delay = min(delay * 2, 5.0)
                 continue
             try:
-                message = await self.channel_layer.receive(self.channel_name)
+                message = await layer.receive(channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -606,7 +639,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 if is_unavailable(exc) and outage is None:
-                    outage = self._loop.time()
+                    outage = asyncio.get_running_loop().time()
                 continue
             delay = 0.1
             if self._stopping:  # a cancel swallowed by the layer's client: the socket is gone
@@ -614,12 +647,12 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
                 return
             hub.hand(self, message)
 
-    async def _layer_is_back(self) -> bool:
+    async def _layer_is_back(self, layer: BaseChannelLayer, channel: str) -> bool:
         """A cheap write that fails while the layer is down (leaving a group nobody is in)."""
         try:
             await bounded(
-                self.channel_layer,
-                self.channel_layer.group_discard("easy_channels.probe", self.channel_name),
+                layer,
+                layer.group_discard("easy_channels.probe", channel),
                 "a probe",
                 self._config["LAYER_TIMEOUT"],
             )
@@ -641,7 +674,9 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         elif isinstance(kind, str) and not self._gone:
             self._queue_server_call(self._handle_raw_layer_message, message)
 
-    def _queue_server_call(self, fn: Callable[..., Awaitable[Any]], message: dict[str, Any]):
+    def _queue_server_call(
+        self, fn: Callable[..., Awaitable[Any]], message: dict[str, Any]
+    ) -> None:
         """
         Queue a server-side call (group_call_event, a raw layer message) behind the handlers.
 
@@ -693,7 +728,7 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
         except ValueError:
             name = None
         method = getattr(type(self), name, None) if name else None
-        if method is None or name.startswith("on_") or hasattr(JSONWebSocket, name):
+        if name is None or method is None or name.startswith("on_") or hasattr(JSONWebSocket, name):
             logger.warning(
                 "easy_channels: %s has no handler for layer message type %r; ignored",
                 type(self).__qualname__,
@@ -785,7 +820,8 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
                 "application so that the server closes the socket with 1011"
             )
             self._fatal.__cause__ = exc
-            self._main_task.cancel()
+            if self._main_task is not None:
+                self._main_task.cancel()
 
     async def _send_text(self, text: str) -> None:
         if self._closed or self._gone:
@@ -824,7 +860,9 @@ class JSONWebSocket(AsyncConsumer, metaclass=_ConsumerType):
 
     async def _leave_all_groups(self) -> None:
         groups, self._groups = self._groups, set()
-        hub = hub_for(self.channel_layer) if groups else None
+        if not groups:
+            return
+        hub = hub_for(self.channel_layer)
         for group in groups:
             try:
                 await hub.leave(self, group, self._config["LAYER_TIMEOUT"])

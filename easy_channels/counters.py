@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from typing import Any
 
-__all__ = ["reset_stats", "stats"]
+__all__ = ["stats"]
 
 #: Why a message was dropped; the keys of ``stats()["drops"]``.
 DROP_REASONS = (
@@ -31,9 +31,6 @@ class _Counters:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
         self.started = time.time()
         self.sockets_open = 0
         self.sockets_accepted = 0
@@ -115,9 +112,3 @@ def stats() -> dict[str, Any]:
             "refused": {str(code): n for code, n in c.refused.items()},
             "uptime": round(time.time() - c.started, 1),
         }
-
-
-def reset_stats() -> None:
-    """Set every counter back to zero (``sockets_open`` included: use it in tests only)."""
-    with _counters.lock:
-        _counters.reset()

@@ -223,9 +223,11 @@ class Hub:
         loop = asyncio.get_running_loop()
         delay = 0.1
         outage: float | None = None  # when this reader saw Redis fail
+        inbox = self.inbox
+        assert inbox is not None  # only hubs with an inbox run this reader
         while not cancel_requested():
             try:
-                popped = await redis_direct.pop(layer, self.inbox)
+                popped = await redis_direct.pop(layer, inbox)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # an outage, or a message that can't be decoded
@@ -262,7 +264,7 @@ class Hub:
                 member = self.sockets.get(name)
                 if member is not None:
                     self.hand(member, message)
-                elif redis_direct.is_gone_socket(self.inbox, name):
+                elif redis_direct.is_gone_socket(inbox, name):
                     # A socket of this process that has gone (a group's last member leaving
                     # while a message was on its way loses nobody anything).
                     counters.drop("client_gone")
@@ -282,7 +284,9 @@ class Hub:
         for member in list(self.members.get(group, ())):
             self.hand(member, message, group)
 
-    def hand(self, member: JSONWebSocket, message: dict[str, Any], group: str | None = None):
+    def hand(
+        self, member: JSONWebSocket, message: dict[str, Any], group: str | None = None
+    ) -> None:
         """
         Give one layer message to one socket without waiting for it (see :meth:`deliver`).
 

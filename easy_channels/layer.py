@@ -162,7 +162,9 @@ def _is_socket_channel(channel_name: str) -> bool:
     )
 
 
-def frame_message(event: str, payload: dict[str, Any] | None, exclude: str | None = None):
+def frame_message(
+    event: str, payload: dict[str, Any] | None, exclude: str | None = None
+) -> dict[str, Any]:
     """The layer message of a send: the frame is encoded once, here, for every receiver."""
     message = {"type": FRAME_TYPE, "text": protocol.encode_event(event, payload)}
     if exclude is not None:
@@ -179,7 +181,9 @@ def call_message(event: str, payload: dict[str, Any] | None) -> dict[str, Any]:
     return {"type": CALL_TYPE, "event": event, "payload": protocol.encode_frame(payload or {})}
 
 
-def close_message(code: int = protocol.CloseCode.PROTOCOL_ABUSE, reason: str | None = None):
+def close_message(
+    code: int = protocol.CloseCode.PROTOCOL_ABUSE, reason: str | None = None
+) -> dict[str, Any]:
     """The layer message that makes receiving sockets close themselves."""
     protocol.check_close_code(code)
     message: dict[str, Any] = {"type": CLOSE_TYPE, "code": code}

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Awaitable
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -53,17 +54,23 @@ class SocketMiddleware:
     def scope(self) -> dict[str, Any]:
         return self.consumer.scope
 
-    def on_connect(self) -> None:
+    def on_connect(self) -> Awaitable[None] | None:
         """Runs before the consumer's on_connect(). Raise Reject to refuse the socket."""
+        return None
 
-    def on_arrival(self, message: dict[str, Any]) -> Any:
+    def on_arrival(self, message: dict[str, Any]) -> Awaitable[None] | None:
         """Runs in the event loop as each frame arrives. Raise SocketError to refuse it."""
+        return None
 
-    def on_receive(self, message: dict[str, Any]) -> dict[str, Any] | None:
+    def on_receive(
+        self, message: dict[str, Any]
+    ) -> Awaitable[dict[str, Any] | None] | dict[str, Any] | None:
         """Runs for each well-formed frame. Return a new dict to replace the message."""
+        return None
 
-    def on_disconnect(self, code: int) -> None:
+    def on_disconnect(self, code: int) -> Awaitable[None] | None:
         """Runs after the consumer's on_disconnect()."""
+        return None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

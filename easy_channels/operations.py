@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
@@ -50,6 +50,7 @@ class Operation:
         "_consumer",
         "_done",
         "_fn",
+        "_loop",
         "_runner",
         "_scope",
         "_state",
@@ -64,6 +65,7 @@ class Operation:
         fn: Callable[..., Awaitable[Any]],
         args: tuple[Any, ...],
         *,
+        loop: asyncio.AbstractEventLoop,
         threadsafe: bool = False,
     ):
         self._consumer = consumer
@@ -78,10 +80,11 @@ class Operation:
         self._scope = None if threadsafe else _current_scope.get()
         if self._scope is not None:
             self._scope[self] = None
+        self._loop = loop  # the consumer's
         if threadsafe:
-            consumer._loop.call_soon_threadsafe(self._start_if_forgotten)
+            loop.call_soon_threadsafe(self._start_if_forgotten)
         else:
-            consumer._loop.call_soon(self._start_if_forgotten)
+            loop.call_soon(self._start_if_forgotten)
 
     def __await__(self) -> Generator[Any, None, Any]:
         if self._state == _NEW:
@@ -127,7 +130,7 @@ class Operation:
         if self._state == _NEW:
             self._state = _RUNNING
             self._warn()
-            self._task = self._consumer._loop.create_task(self._run_forgotten())
+            self._task = self._loop.create_task(self._run_forgotten())
 
     async def settle(self) -> None:
         """
@@ -169,7 +172,9 @@ async def scoped(fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -
             scope.pop(operation, None)
 
 
-async def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Awaitable[Any]], *args: Any):
+async def _on_loop(
+    loop: asyncio.AbstractEventLoop, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any
+) -> Any:
     """Run ``fn(*args)`` on ``loop`` even when called from another loop."""
     if asyncio.get_running_loop() is loop:
         return await fn(*args)
@@ -177,7 +182,7 @@ async def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Awaitable[
 
 
 def run_operation(
-    consumer: JSONWebSocket, name: str, fn: Callable[..., Awaitable[Any]], *args: Any
+    consumer: JSONWebSocket, name: str, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any
 ) -> Any:
     """Run ``fn(*args)`` for ``consumer`` from sync or async code (see the module docstring)."""
     loop = consumer._loop
@@ -191,5 +196,5 @@ def run_operation(
         # Sync code (a sync handler's thread, or any thread): block until done.
         return async_to_sync(_on_loop)(loop, fn, *args)
     if running is not loop:
-        return Operation(consumer, name, _on_loop, (loop, fn, *args), threadsafe=True)
-    return Operation(consumer, name, fn, args)
+        return Operation(consumer, name, _on_loop, (loop, fn, *args), loop=loop, threadsafe=True)
+    return Operation(consumer, name, fn, args, loop=loop)

@@ -102,7 +102,8 @@ class _Responder:
     async def _receive(self, channel: str, inbox: str | None) -> dict[str, Any] | None:
         """The next message to ``channel``; None when a blocking read ended without one."""
         if inbox is None:
-            return await self.layer.receive(channel)
+            message: dict[str, Any] = await self.layer.receive(channel)
+            return message
         popped = await redis_direct.pop(self.layer, inbox)
         return None if popped is None else popped[1]
 

@@ -150,7 +150,7 @@ def is_heartbeat(text: str | None) -> bool:
         value = json.loads(text)
     except ValueError:
         return False
-    return value == {"event": PING_EVENT}
+    return bool(value == {"event": PING_EVENT})
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -123,7 +123,8 @@ def supports_version() -> bool:
         import channels_redis
     except ImportError:  # pragma: no cover - channels-redis is a dependency
         return False
-    return channels_redis.__version__.startswith(_STORAGE_VERSIONS)
+    version: str = channels_redis.__version__
+    return version.startswith(_STORAGE_VERSIONS)
 
 
 def supports(layer: Any) -> bool:
@@ -215,7 +216,8 @@ _seen_lock = threading.Lock()
 
 def _remembered(layer: Any, group: str) -> _Members | None:
     with _seen_lock:
-        return _seen.get(layer, {}).get(group)
+        seen = _seen.get(layer)
+        return None if seen is None else seen.get(group)
 
 
 def _remember(layer: Any, group: str, members: _Members) -> None:

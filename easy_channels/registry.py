@@ -11,8 +11,9 @@ failing ``sockets.py`` registered.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import path as django_path
@@ -59,7 +60,10 @@ class Route:
 
     def url_pattern(self, prefix: str) -> URLPattern:
         make = re_path if self.is_regex else django_path
-        return make(self.full_route(prefix), self.consumer.as_asgi(), name=self.name)
+        # django-stubs types path() for views; Channels' URLRouter takes ASGI apps in them.
+        app = cast(Any, self.consumer.as_asgi())
+        pattern: URLPattern = make(self.full_route(prefix), app, name=self.name)
+        return pattern
 
     def __str__(self) -> str:
         return f"{'regex ' if self.is_regex else ''}{self.route!r}"
@@ -102,7 +106,9 @@ class SocketRegistry:
             raise ImproperlyConfigured(
                 f"@register can only register JSONWebSocket subclasses, not {consumer!r}."
             )
-        entry = Route(route if regex is None else regex, regex is not None, consumer, name)
+        pattern = regex if regex is not None else route
+        assert pattern is not None  # exactly one of them was checked above
+        entry = Route(pattern, regex is not None, consumer, name)
         current = self._routes.get(entry.key)
         if current is not None and _qualname(current.consumer) != _qualname(consumer):
             raise RouteConflict(
@@ -111,10 +117,6 @@ class SocketRegistry:
             )
         if current != entry:  # a re-imported module re-registers its class: no change
             self._routes[entry.key] = entry
-            self.version += 1
-
-    def unregister(self, route: str | None = None, *, regex: str | None = None) -> None:
-        if self._routes.pop((regex is not None, route if regex is None else regex), None):
             self.version += 1
 
     def registered(self) -> list[Route]:
@@ -170,7 +172,9 @@ def load_consumer(dotted: Any) -> type[JSONWebSocket]:
 registry = SocketRegistry()
 
 
-def register(route: str | None = None, *, regex: str | None = None, name: str | None = None):
+def register(
+    route: str | None = None, *, regex: str | None = None, name: str | None = None
+) -> Callable[[C], C]:
     """
     Class decorator: serve this consumer at ``route`` (Django ``path()`` syntax) or ``regex``.
 

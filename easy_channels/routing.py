@@ -19,13 +19,16 @@ list, for projects that compose their own ``URLRouter``.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from channels.routing import URLRouter
 from django.core.signals import setting_changed
 from django.urls import re_path
 
 from .registry import registry
+
+if TYPE_CHECKING:
+    from .consumers import Receive, Send
 
 __all__ = ["get_urlpatterns", "websocket_router", "websocket_urlpatterns"]  # noqa: F822
 
@@ -40,7 +43,7 @@ def get_urlpatterns() -> list[Any]:
     return [route.url_pattern(prefix) for route in registry.routes()]
 
 
-async def _unknown_path(scope, receive, send) -> None:
+async def _unknown_path(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     """Refuse a handshake no route matches: an ordinary 403, not a traceback in the server."""
     logger.warning("easy_channels: no socket route for path %r", scope.get("path"))
     if scope.get("type") != "websocket":
@@ -63,7 +66,9 @@ class _LazyRouter:
         version, config = registry.version, get_config()  # a new config dict after a change
         built = self._built_from
         if built is None or built[0] != version or built[1] is not config:
-            self._router = URLRouter([*get_urlpatterns(), re_path(r"", _unknown_path)])
+            # django-stubs types re_path() for views; URLRouter takes ASGI apps in them.
+            fallback: Any = re_path(r"", cast(Any, _unknown_path))
+            self._router = URLRouter([*get_urlpatterns(), fallback])
             self._built_from = (version, config)
         return self._router
 
@@ -72,8 +77,8 @@ class _LazyRouter:
         """The URLRouter's routes (for introspection, e.g. system checks)."""
         return self._current().routes
 
-    async def __call__(self, scope, receive, send) -> None:
-        return await self._current()(scope, receive, send)
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await self._current()(cast(Any, scope), cast(Any, receive), cast(Any, send))
 
     def __repr__(self) -> str:
         return "<easy_channels websocket_router>"

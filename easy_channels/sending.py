@@ -38,11 +38,11 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
@@ -90,7 +90,7 @@ def _config() -> dict[str, Any]:
     return get_config()
 
 
-def _layer():
+def _layer() -> BaseChannelLayer:
     alias = _config()["CHANNEL_LAYER"]
     layer = get_channel_layer(alias)
     if layer is None:
@@ -232,7 +232,9 @@ def _in_memory_loop(layer: Any) -> asyncio.AbstractEventLoop | None:
     return serving_loop(layer)
 
 
-def _submit(loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitable[None]]):
+def _submit(
+    loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitable[None]]
+) -> tuple[Coroutine[Any, Any, None], concurrent.futures.Future[None]]:
     async def run() -> None:
         await make()
 
@@ -255,7 +257,8 @@ def _run_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitable[None]]
     coro, future = _submit(loop, make)
     while True:
         try:
-            return future.result(timeout=_LOOP_CHECK_INTERVAL)
+            future.result(timeout=_LOOP_CHECK_INTERVAL)
+            return
         except TimeoutError:
             if not loop.is_running():
                 raise _stopped(coro, future) from None
@@ -268,7 +271,8 @@ async def _await_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitabl
     while True:
         done, _ = await asyncio.wait({waiter}, timeout=_LOOP_CHECK_INTERVAL)
         if done:
-            return waiter.result()
+            waiter.result()
+            return
         if not loop.is_running():
             raise _stopped(coro, future)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from itertools import count
-from typing import Any
+from typing import Any, cast
 
 from channels.testing import WebsocketCommunicator
 
@@ -32,7 +32,7 @@ from .exceptions import SocketError
 __all__ = ["ConnectResult", "SocketCommunicator"]
 
 
-class ConnectResult(tuple):
+class ConnectResult(tuple[bool, Any]):
     """``(connected, code_or_subprotocol)`` as channels returns it, but truthy only if connected."""
 
     def __bool__(self) -> bool:
@@ -63,16 +63,17 @@ class SocketCommunicator(WebsocketCommunicator):
 
             app, path = websocket_router, path_or_app
         else:
-            app = path_or_app.as_asgi() if isinstance(path_or_app, type) else path_or_app
+            is_class = isinstance(path_or_app, type)
+            app = path_or_app.as_asgi() if is_class else path_or_app
             path = path or "/"
         super().__init__(app, path, headers=headers, subprotocols=subprotocols)
         if user is not None:
-            self.scope["user"] = user
+            cast(dict[str, Any], self.scope)["user"] = user  # channels' TypedDict has no "user"
         self.timeout = timeout
         self._acks = count(1)
         self._unread: deque[dict[str, Any]] = deque()
 
-    async def connect(self, timeout: float | None = None) -> ConnectResult:  # type: ignore[override]
+    async def connect(self, timeout: float | None = None) -> ConnectResult:
         """``(True, subprotocol)`` or ``(False, close_code)``; truthy only if accepted."""
         return ConnectResult(await super().connect(timeout or self.timeout))
 
@@ -117,4 +118,5 @@ class SocketCommunicator(WebsocketCommunicator):
         return output.get("code"), output.get("reason", "")
 
     async def _receive_frame(self, timeout: float | None = None) -> dict[str, Any]:
-        return json.loads(await self.receive_from(timeout or self.timeout))
+        frame: dict[str, Any] = json.loads(await self.receive_from(timeout or self.timeout))
+        return frame

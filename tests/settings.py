@@ -15,7 +15,7 @@ INSTALLED_APPS = [
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-EASY_CHANNELS: dict = {"SOCKETS": {"elsewhere/": "tests.elsewhere.ElsewhereConsumer"}}
+EASY_CHANNELS: dict[str, object] = {"SOCKETS": {"elsewhere/": "tests.elsewhere.ElsewhereConsumer"}}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

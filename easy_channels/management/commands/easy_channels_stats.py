@@ -7,7 +7,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from easy_channels.conf import get_config
 from easy_channels.exceptions import LayerUnavailable
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         "messages in and out, errors by code, group sends, drops) and print them with totals."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print JSON instead of text.")
         parser.add_argument(
             "--wait", type=float, default=1.0, help="Seconds to wait for replies (default 1)."

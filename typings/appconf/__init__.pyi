@@ -1,0 +1,6 @@
+# django-appconf ships no types; what easy_channels.conf uses of it.
+from typing import Any
+
+class AppConf:
+    def __init__(self, **kwargs: Any) -> None: ...
+    def configure(self) -> dict[str, Any]: ...
