@@ -21,7 +21,7 @@ import functools
 import inspect
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ClassVar, cast
 
 from channels.consumer import get_handler_name
@@ -33,7 +33,7 @@ from .eager import start_eagerly
 from .errors import error_frame
 from .exceptions import LayerUnavailable, Reject, SocketError
 from .handlers import Handler, HandlerTables, build_tables, call
-from .hub import Hub, hub_for, rejoin_all
+from .hub import Hub, Recipient, hub_for, rejoin_all
 from .layer import (
     CALL_TYPE,
     CLOSE_TYPE,
@@ -153,8 +153,6 @@ class JSONWebSocket(metaclass=_ConsumerType):
         self.close_code: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._groups: set[str] = set()
-        self._stalled = 0  # group deliveries waiting for this socket's transport (see hub)
-        self._dropping = False
         self._middleware: list[SocketMiddleware] = []
         self._accepted = False
         self._closed = False  # we sent websocket.close
@@ -191,29 +189,29 @@ class JSONWebSocket(metaclass=_ConsumerType):
 
     def accept(self, subprotocol: str | None = None) -> Any:
         """Accept the connection (only needed in on_connect when AUTO_ACCEPT is off)."""
-        return run_operation(self, "accept", self._accept, subprotocol)
+        return self._run("accept", self._accept, subprotocol)
 
     def close(self, code: int = CloseCode.NORMAL, reason: str | None = None) -> Any:
         """Close the socket; before accept() this refuses the handshake."""
         protocol.check_close_code(code)
-        return run_operation(self, "close", self._close, code, reason)
+        return self._run("close", self._close, code, reason)
 
     def emit(self, event: str, payload: dict[str, Any] | None = None) -> Any:
         """Send ``{"event": event, **payload}`` to this socket."""
         text = protocol.encode_event(event, payload)
-        return run_operation(self, "emit", self._send_text, text)
+        return self._run("emit", self._send_text, text)
 
     def group_add(self, group: str) -> Any:
         """Join ``group``; left automatically on disconnect."""
         check_group_name(group)
         self._require_layer("group_add")
-        return run_operation(self, "group_add", self._group_add, group)
+        return self._run("group_add", self._group_add, group)
 
     def group_discard(self, group: str) -> Any:
         """Leave ``group``."""
         check_group_name(group)
         self._require_layer("group_discard")
-        return run_operation(self, "group_discard", self._group_discard, group)
+        return self._run("group_discard", self._group_discard, group)
 
     def group_send(
         self,
@@ -231,7 +229,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
         check_group_name(group)
         self._require_layer("group_send")
         message = frame_message(event, payload, self.channel_name if exclude_self else None)
-        return run_operation(self, "group_send", self._layer_call, "group_send", group, message)
+        return self._run("group_send", self._layer_call, "group_send", group, message)
 
     def group_call_event(
         self, group: str, event: str, payload: dict[str, Any] | None = None
@@ -240,16 +238,18 @@ class JSONWebSocket(metaclass=_ConsumerType):
         check_group_name(group)
         self._require_layer("group_call_event")
         message = call_message(event, payload)
-        return run_operation(
-            self, "group_call_event", self._layer_call, "group_send", group, message
-        )
+        return self._run("group_call_event", self._layer_call, "group_send", group, message)
 
     def send_to(self, channel_name: str, event: str, payload: dict[str, Any] | None = None) -> Any:
         """Send ``{"event": event, **payload}`` to the socket whose ``channel_name`` this is."""
         self._require_layer("send_to")
         check_channel_name(channel_name)
         message = frame_message(event, payload)
-        return run_operation(self, "send_to", self._layer_call, "send", channel_name, message)
+        return self._run("send_to", self._layer_call, "send", channel_name, message)
+
+    def _run(self, name: str, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
+        """The public method ``name`` as ``fn(*args)``, from sync or async code (operations.py)."""
+        return run_operation(self._loop, type(self).__qualname__, name, fn, *args)
 
     # -- ASGI ----------------------------------------------------------------------------------
 
@@ -259,13 +259,17 @@ class JSONWebSocket(metaclass=_ConsumerType):
         self._loop = asyncio.get_running_loop()
         config = _config()
         self._config = config
+        self._recipient = Recipient(
+            self._on_layer_message, config["MAX_PENDING_MESSAGES"], type(self).__qualname__
+        )
         self.channel_layer = get_channel_layer(self.channel_layer_alias or config["CHANNEL_LAYER"])
         hub = None
         if self.channel_layer is not None:
             note_serving_loop(self.channel_layer, self._loop)
             hub = hub_for(self.channel_layer)
             # On channels-redis the hub reads the socket's channel (see Hub.open_socket).
-            self.channel_name = hub.open_socket(self) or await self.channel_layer.new_channel()
+            name = hub.open_socket(self._recipient) or await self.channel_layer.new_channel()
+            self.channel_name = self._recipient.channel_name = name
         self._inbox: asyncio.Queue[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None]
         self._inbox = asyncio.Queue()
         self._main_task = asyncio.current_task()
@@ -363,7 +367,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
         try:
             middleware = [cls(self) for cls in self._middleware_classes(self._config)]
             for mw in middleware:
-                if "on_connect" in mw._hooks:
+                if "on_connect" in mw.defined_hooks:
                     await call(mw.on_connect)
                 # Each middleware whose on_connect succeeded gets its on_disconnect, even if a
                 # later one refuses the socket: it may hold something to release.
@@ -476,7 +480,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
         not once the queue has filled. A refused frame is answered at once, with its ack.
         """
         for mw in self._middleware:
-            if "on_arrival" not in mw._hooks:
+            if "on_arrival" not in mw.defined_hooks:
                 continue
             try:
                 result = mw.on_arrival(message)
@@ -547,7 +551,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
 
     async def _run_receive_middleware(self, raw: dict[str, Any]) -> dict[str, Any]:
         for mw in self._middleware:
-            if "on_receive" in mw._hooks:
+            if "on_receive" in mw.defined_hooks:
                 hook = mw.on_receive
                 result = await call(hook, raw)
                 if result is not None:
@@ -645,7 +649,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
             if self._stopping:  # a cancel swallowed by the layer's client: the socket is gone
                 logger.debug("easy_channels: dropped a layer message for a finished socket")
                 return
-            hub.hand(self, message)
+            hub.hand(self._recipient, message)
 
     async def _layer_is_back(self, layer: BaseChannelLayer, channel: str) -> bool:
         """A cheap write that fails while the layer is down (leaving a group nobody is in)."""
@@ -849,14 +853,18 @@ class JSONWebSocket(metaclass=_ConsumerType):
         if self._gone:
             logger.debug("easy_channels: group_add(%r) after disconnect ignored", group)
             return
-        await hub_for(self.channel_layer).join(self, group, self._config["LAYER_TIMEOUT"])
+        await hub_for(self.channel_layer).join(
+            self._recipient, group, self._config["LAYER_TIMEOUT"]
+        )
         self._groups.add(group)
         if self._gone:  # the client left while we were joining
             await self._group_discard(group)
 
     async def _group_discard(self, group: str) -> None:
         self._groups.discard(group)
-        await hub_for(self.channel_layer).leave(self, group, self._config["LAYER_TIMEOUT"])
+        await hub_for(self.channel_layer).leave(
+            self._recipient, group, self._config["LAYER_TIMEOUT"]
+        )
 
     async def _leave_all_groups(self) -> None:
         groups, self._groups = self._groups, set()
@@ -865,7 +873,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
         hub = hub_for(self.channel_layer)
         for group in groups:
             try:
-                await hub.leave(self, group, self._config["LAYER_TIMEOUT"])
+                await hub.leave(self._recipient, group, self._config["LAYER_TIMEOUT"])
             except LayerUnavailable:
                 pass  # logged; the layer forgets the membership after its group_expiry
             except Exception:
@@ -906,7 +914,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
                     "easy_channels: %s.on_disconnect() failed", type(self).__qualname__
                 )
         for mw in reversed(self._middleware):
-            if "on_disconnect" in mw._hooks:
+            if "on_disconnect" in mw.defined_hooks:
                 hook = mw.on_disconnect
                 try:
                     await call(hook, code, thread_sensitive=False)

@@ -26,18 +26,16 @@ import contextlib
 import logging
 import uuid
 import weakref
+from collections.abc import Callable, Coroutine
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import counters, redis_direct
 from .eager import start_eagerly
 from .exceptions import LayerUnavailable
 from .layer import PerLoop, bounded, cancel_requested, is_read_timeout, is_unavailable, reap
 
-if TYPE_CHECKING:
-    from .consumers import JSONWebSocket
-
-__all__ = ["hub_for"]
+__all__ = ["Recipient", "hub_for"]
 
 logger = logging.getLogger("easy_channels")
 
@@ -46,13 +44,38 @@ logger = logging.getLogger("easy_channels")
 REFRESH_SECONDS = 3600.0
 
 
+class Recipient:
+    """
+    One socket as the hub sees it: how to hand it a layer message, and how many of its
+    deliveries wait for a slow client (at most ``limit``; past it, its messages are dropped).
+
+    The socket makes it and gives it to the hub, which keeps the slow-client accounting in it,
+    so the hub never reaches into a consumer.
+    """
+
+    __slots__ = ("channel_name", "deliver", "dropping", "limit", "owner", "stalled")
+
+    def __init__(
+        self,
+        deliver: Callable[[dict[str, Any]], Coroutine[Any, Any, None]],
+        limit: int,
+        owner: str,
+    ):
+        self.deliver = deliver
+        self.limit = limit
+        self.owner = owner  # the consumer class, for log lines
+        self.channel_name: str | None = None
+        self.stalled = 0  # deliveries waiting for this socket's transport
+        self.dropping = False  # past the limit: dropping (logged once until it catches up)
+
+
 class Hub:
     """The groups of one channel layer in one event loop (one process, usually)."""
 
     def __init__(self, layer: Any):
         self.layer = layer
         #: group -> its local member sockets, in joining order (a dict is an ordered set)
-        self.members: dict[str, dict[JSONWebSocket, None]] = {}
+        self.members: dict[str, dict[Recipient, None]] = {}
         #: group -> the group channel this process joined the layer's group with
         self.channels: dict[str, str] = {}
         self.readers: dict[str, asyncio.Task[None]] = {}
@@ -69,13 +92,13 @@ class Hub:
         #: On channels-redis: socket channel -> its socket. A socket's own channel is one of
         #: the inbox's too, so ``send_to`` messages are read by the same reader, and every
         #: message lost for a slow socket is lost here, where it is counted.
-        self.sockets: dict[str, JSONWebSocket] = {}
+        self.sockets: dict[str, Recipient] = {}
 
     # -- sockets' own channels ---------------------------------------------------------------
 
-    def open_socket(self, consumer: JSONWebSocket) -> str | None:
+    def open_socket(self, recipient: Recipient) -> str | None:
         """
-        A channel of this hub's inbox for ``consumer`` (None: not on channels-redis).
+        A channel of this hub's inbox for ``recipient`` (None: not on channels-redis).
 
         channels-redis' own receive keeps a local queue per channel that drops the oldest
         message, unlogged and uncounted, once a socket falls behind; it also blocks in Redis
@@ -84,7 +107,7 @@ class Hub:
         if self.inbox is None:
             return None
         channel = redis_direct.socket_channel(self.layer, self.inbox)
-        self.sockets[channel] = consumer
+        self.sockets[channel] = recipient
         self._start_inbox_reader()
         return channel
 
@@ -104,24 +127,24 @@ class Hub:
 
     # -- membership ------------------------------------------------------------------------------
 
-    async def join(self, consumer: JSONWebSocket, group: str, limit: float) -> None:
-        """Add ``consumer`` to ``group``; the layer is touched only for the first local member."""
-        self.members.setdefault(group, {})[consumer] = None
+    async def join(self, recipient: Recipient, group: str, limit: float) -> None:
+        """Add a socket to ``group``; the layer is touched only for the first local member."""
+        self.members.setdefault(group, {})[recipient] = None
         try:
             await self._sync(group, limit)
         except BaseException:
-            self._forget(consumer, group)
+            self._forget(recipient, group)
             raise
 
-    async def leave(self, consumer: JSONWebSocket, group: str, limit: float) -> None:
-        """Remove ``consumer``; the layer is touched only when the last local member leaves."""
-        self._forget(consumer, group)
+    async def leave(self, recipient: Recipient, group: str, limit: float) -> None:
+        """Remove a socket; the layer is touched only when the last local member leaves."""
+        self._forget(recipient, group)
         await self._sync(group, limit)
 
-    def _forget(self, consumer: JSONWebSocket, group: str) -> None:
+    def _forget(self, recipient: Recipient, group: str) -> None:
         members = self.members.get(group)
         if members is not None:
-            members.pop(consumer, None)
+            members.pop(recipient, None)
             if not members:
                 del self.members[group]
 
@@ -200,7 +223,7 @@ class Hub:
                 raise
             except Exception as exc:
                 if is_read_timeout(exc):
-                    continue  # an idle blocking receive (see JSONWebSocket._read_layer)
+                    continue  # an idle blocking receive (see the consumer's layer reader)
                 logger.warning(
                     "easy_channels: receiving group %r from the channel layer failed (%r); "
                     "retrying in %.1fs",
@@ -284,9 +307,7 @@ class Hub:
         for member in list(self.members.get(group, ())):
             self.hand(member, message, group)
 
-    def hand(
-        self, member: JSONWebSocket, message: dict[str, Any], group: str | None = None
-    ) -> None:
+    def hand(self, member: Recipient, message: dict[str, Any], group: str | None = None) -> None:
         """
         Give one layer message to one socket without waiting for it (see :meth:`deliver`).
 
@@ -294,30 +315,30 @@ class Hub:
         inbox or from the socket's own layer reader, so that reader never waits for a slow
         client either: messages never pile up, unseen, in the channel layer.
         """
-        if member._stalled >= member._config["MAX_PENDING_MESSAGES"]:
+        if member.stalled >= member.limit:
             counters.drop("slow_client")
-            if not member._dropping:
-                member._dropping = True
+            if not member.dropping:
+                member.dropping = True
                 logger.warning(
                     "easy_channels: %s (%s) reads too slowly; dropping %s for it until it "
                     "catches up (EASY_CHANNELS['MAX_PENDING_MESSAGES'])",
                     member.channel_name,
-                    type(member).__qualname__,
+                    member.owner,
                     f"messages of group {group!r}" if group else "its messages",
                 )
             return
-        task = _start_eagerly(member._on_layer_message(message))
+        task = _start_eagerly(member.deliver(message))
         if task is not None:
-            member._stalled += 1
+            member.stalled += 1
             self.stalled.add(task)
             task.add_done_callback(partial(_done, self, member, group))
 
 
-def _done(hub: Hub, member: JSONWebSocket, group: str | None, task: asyncio.Task[None]) -> None:
+def _done(hub: Hub, member: Recipient, group: str | None, task: asyncio.Task[None]) -> None:
     hub.stalled.discard(task)
-    member._stalled -= 1
-    if member._stalled == 0:
-        member._dropping = False
+    member.stalled -= 1
+    if member.stalled == 0:
+        member.dropping = False
     if not task.cancelled() and task.exception() is not None:
         logger.error(
             "easy_channels: could not deliver a message%s to %s",

@@ -45,7 +45,8 @@ _HOOKS = ("on_connect", "on_arrival", "on_receive", "on_disconnect")
 class SocketMiddleware:
     """Base class of socket middleware. Override only the hooks you need."""
 
-    _hooks: ClassVar[frozenset[str]] = frozenset()
+    #: The hooks this class defines (the base no-ops are skipped: they cost no thread hop).
+    defined_hooks: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, consumer: JSONWebSocket):
         self.consumer = consumer
@@ -75,7 +76,7 @@ class SocketMiddleware:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # The hooks a subclass defines: the base no-ops are skipped, so they cost no thread hop.
-        cls._hooks = frozenset(
+        cls.defined_hooks = frozenset(
             h for h in _HOOKS if getattr(cls, h) is not getattr(SocketMiddleware, h)
         )
 

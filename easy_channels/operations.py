@@ -23,12 +23,9 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgiref.sync import async_to_sync
-
-if TYPE_CHECKING:
-    from .consumers import JSONWebSocket
 
 logger = logging.getLogger("easy_channels")
 
@@ -47,10 +44,10 @@ class Operation:
 
     __slots__ = (
         "_args",
-        "_consumer",
         "_done",
         "_fn",
         "_loop",
+        "_owner",
         "_runner",
         "_scope",
         "_state",
@@ -60,7 +57,7 @@ class Operation:
 
     def __init__(
         self,
-        consumer: JSONWebSocket,
+        owner: str,
         name: str,
         fn: Callable[..., Awaitable[Any]],
         args: tuple[Any, ...],
@@ -68,7 +65,7 @@ class Operation:
         loop: asyncio.AbstractEventLoop,
         threadsafe: bool = False,
     ):
-        self._consumer = consumer
+        self._owner = owner  # the consumer class, for warnings
         self.name = name
         self._fn = fn
         self._args = args
@@ -107,7 +104,7 @@ class Operation:
             self._done.set_result(None)
 
     def _warn(self) -> None:
-        cls = type(self._consumer).__qualname__
+        cls = self._owner
         logger.warning(
             "%s.%s() was called without await in async code; it ran anyway, but without "
             "await it runs out of order. Write 'await self.%s(...)'.",
@@ -120,9 +117,7 @@ class Operation:
         try:
             return await self._fn(*self._args)
         except Exception:
-            logger.exception(
-                "%s.%s() (not awaited) failed", type(self._consumer).__qualname__, self.name
-            )
+            logger.exception("%s.%s() (not awaited) failed", self._owner, self.name)
         finally:
             self._finish()
 
@@ -182,19 +177,23 @@ async def _on_loop(
 
 
 def run_operation(
-    consumer: JSONWebSocket, name: str, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any
+    loop: asyncio.AbstractEventLoop | None,
+    owner: str,
+    name: str,
+    fn: Callable[..., Coroutine[Any, Any, Any]],
+    *args: Any,
 ) -> Any:
-    """Run ``fn(*args)`` for ``consumer`` from sync or async code (see the module docstring)."""
-    loop = consumer._loop
+    """
+    Run ``fn(*args)``, an operation of a consumer of class ``owner`` served on ``loop`` (None
+    before it started), from sync or async code (see the module docstring).
+    """
     if loop is None:
-        raise RuntimeError(
-            f"{type(consumer).__qualname__}.{name}() called before the consumer started."
-        )
+        raise RuntimeError(f"{owner}.{name}() called before the consumer started.")
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         # Sync code (a sync handler's thread, or any thread): block until done.
         return async_to_sync(_on_loop)(loop, fn, *args)
     if running is not loop:
-        return Operation(consumer, name, _on_loop, (loop, fn, *args), loop=loop, threadsafe=True)
-    return Operation(consumer, name, fn, args, loop=loop)
+        return Operation(owner, name, _on_loop, (loop, fn, *args), loop=loop, threadsafe=True)
+    return Operation(owner, name, fn, args, loop=loop)

@@ -214,6 +214,11 @@ _seen: weakref.WeakKeyDictionary[Any, OrderedDict[str, _Members]] = weakref.Weak
 _seen_lock = threading.Lock()
 
 
+def _group_key(layer: Any, group: str) -> bytes:
+    """channels-redis 4's key of a group's sorted set (its ``_group_key``, kept stock)."""
+    return f"{layer.prefix}:group:{group}".encode()
+
+
 def _remembered(layer: Any, group: str) -> _Members | None:
     with _seen_lock:
         seen = _seen.get(layer)
@@ -241,7 +246,7 @@ async def group_send(layer: Any, group: str, message: dict[str, Any]) -> int:
         return 0
     assert layer.require_valid_group_name(group), "Group name not valid"
     connection = layer.connection(0)
-    group_key = layer._group_key(group)
+    group_key = _group_key(layer, group)
     members = _remembered(layer, group) or _Members(layer, [])
     for _ in range(GROUP_SEND_ATTEMPTS):
         now = time.time()

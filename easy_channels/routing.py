@@ -80,6 +80,10 @@ class _LazyRouter:
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         await self._current()(cast(Any, scope), cast(Any, receive), cast(Any, send))
 
+    def invalidate(self) -> None:
+        """Build the router again on next use (the registry or the settings changed)."""
+        self._built_from = None
+
     def __repr__(self) -> str:
         return "<easy_channels websocket_router>"
 
@@ -95,7 +99,7 @@ def __getattr__(name: str) -> Any:
 
 def _reset(*, setting: str, **kwargs: Any) -> None:
     if setting in ("EASY_CHANNELS", "INSTALLED_APPS"):
-        websocket_router._built_from = None
+        websocket_router.invalidate()
 
 
 setting_changed.connect(_reset)
