@@ -113,7 +113,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
         return messages
     messages += _check_middleware_setting()
     messages += _check_channel_layer()
-    messages += _check_throttle(get_config()["THROTTLE"])
+    messages += _check_throttle(get_config().throttle)
     return messages
 
 
@@ -121,7 +121,7 @@ def _check_middleware_setting() -> list[Any]:
     from .middleware import load_middleware
 
     messages = []
-    for path in get_config()["MIDDLEWARE"]:
+    for path in get_config().middleware:
         try:
             load_middleware(path, f"{_SETTING}['MIDDLEWARE']")
         except ImproperlyConfigured as exc:
@@ -137,7 +137,7 @@ def _check_middleware_setting() -> list[Any]:
 
 
 def _check_channel_layer() -> list[Any]:
-    alias = get_config()["CHANNEL_LAYER"]
+    alias = get_config().channel_layer
     layers = getattr(settings, "CHANNEL_LAYERS", None)
     if not layers:
         return [

@@ -10,6 +10,7 @@ This module touches settings when imported: import it lazily (easy_channels/__in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-__all__ = ["DEFAULTS", "get_config"]
+__all__ = ["DEFAULTS", "Config", "get_config"]
 
 DEFAULTS: dict[str, Any] = {
     # Dotted paths of SocketMiddleware classes run, in order, before each consumer's own.
@@ -58,22 +59,62 @@ DEFAULTS: dict[str, Any] = {
 
 
 class EasyChannelsConf(AppConf):
+    """
+    What django-appconf does here, and all it does: it gives ``settings.EASY_CHANNELS`` its
+    default (``{}``) when settings.py has none, once Django loads this module.
+
+    Merging a partial dict over :data:`DEFAULTS` is done by :func:`get_config` at read time,
+    not by appconf's ``configure_channels()``: that runs once, when the class is made, and
+    ``override_settings(EASY_CHANNELS=...)`` in tests would then see no defaults. Validation is
+    the system checks' (easy_channels.checks), which name the key and the fix.
+    """
+
     CHANNELS: dict[str, Any] = {}
 
     class Meta:
         prefix = "easy"
 
 
+@dataclass(frozen=True, slots=True)
+class Config:
+    """
+    ``EASY_CHANNELS`` merged over :data:`DEFAULTS`, one typed attribute per key (lower case).
+
+    ``config["KEY"]`` still reads the key as written in settings.py.
+    """
+
+    middleware: list[str]
+    sockets: dict[str, str]
+    url_prefix: str
+    user_groups: bool
+    throttle: dict[str, Any]
+    auto_accept: bool
+    channel_layer: str
+    max_message_size: int
+    max_json_depth: int
+    max_consecutive_errors: int
+    max_pending_messages: int
+    max_pending_bytes: int
+    disconnect_timeout: float
+    layer_timeout: float
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in DEFAULTS:
+            raise KeyError(key)
+        return getattr(self, key.lower())
+
+
 @cache
-def get_config() -> dict[str, Any]:
+def get_config() -> Config:
+    """The merged settings (cached until ``EASY_CHANNELS`` changes)."""
     user = getattr(settings, "EASY_CHANNELS", None) or {}
     if not isinstance(user, dict):  # reported by check easy_channels.E001
-        return dict(DEFAULTS)
-    config = {**DEFAULTS, **user}
+        user = {}
+    merged = {**DEFAULTS, **{k: v for k, v in user.items() if k in DEFAULTS}}
     for key, default in DEFAULTS.items():  # {"THROTTLE": {"RATE": "5/s"}} keeps BURST etc.
         if isinstance(default, dict) and key != "SOCKETS" and isinstance(user.get(key), dict):
-            config[key] = {**default, **user[key]}
-    return config
+            merged[key] = {**default, **user[key]}
+    return Config(**{key.lower(): value for key, value in merged.items()})
 
 
 @receiver(setting_changed)

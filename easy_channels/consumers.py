@@ -22,7 +22,7 @@ import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from channels.consumer import get_handler_name
 from channels.layers import BaseChannelLayer, get_channel_layer
@@ -57,10 +57,13 @@ from .protocol import CloseCode, ErrorCode, ProtocolError
 
 __all__ = ["JSONWebSocket"]
 
+if TYPE_CHECKING:
+    from .conf import Config
+
 logger = logging.getLogger("easy_channels")
 
 
-def _config() -> dict[str, Any]:
+def _config() -> Config:
     from .conf import get_config  # conf reads settings: import it only once they exist
 
     return get_config()
@@ -260,9 +263,9 @@ class JSONWebSocket(metaclass=_ConsumerType):
         config = _config()
         self._config = config
         self._recipient = Recipient(
-            self._on_layer_message, config["MAX_PENDING_MESSAGES"], type(self).__qualname__
+            self._on_layer_message, config.max_pending_messages, type(self).__qualname__
         )
-        self.channel_layer = get_channel_layer(self.channel_layer_alias or config["CHANNEL_LAYER"])
+        self.channel_layer = get_channel_layer(self.channel_layer_alias or config.channel_layer)
         hub = None
         if self.channel_layer is not None:
             note_serving_loop(self.channel_layer, self._loop)
@@ -337,11 +340,11 @@ class JSONWebSocket(metaclass=_ConsumerType):
     # -- connect ---------------------------------------------------------------------------------
 
     @classmethod
-    def _middleware_classes(cls, config: dict[str, Any]) -> list[type[SocketMiddleware]]:
+    def _middleware_classes(cls, config: Config) -> list[type[SocketMiddleware]]:
         """The chain of this class: the global middleware, then its own (also for inspection)."""
         own = f"{cls.__module__}.{cls.__qualname__}.middlewares"
         return [
-            *(load_middleware(e, "EASY_CHANNELS['MIDDLEWARE']") for e in config["MIDDLEWARE"]),
+            *(load_middleware(e, "EASY_CHANNELS['MIDDLEWARE']") for e in config.middleware),
             *(load_middleware(e, own) for e in cls.middlewares),
         ]
 
@@ -372,7 +375,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
                 # Each middleware whose on_connect succeeded gets its on_disconnect, even if a
                 # later one refuses the socket: it may hold something to release.
                 self._middleware.append(mw)
-            if self._config["USER_GROUPS"] and self.channel_layer is not None:
+            if self._config.user_groups and self.channel_layer is not None:
                 user = self.scope.get("user")
                 if user is not None and getattr(user, "is_authenticated", False):
                     await self._group_add(user_group(user))
@@ -407,7 +410,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
                 await self._close(None)
             return
         if not self._accepted and not self._closed and not self._gone:
-            if self._config["AUTO_ACCEPT"]:
+            if self._config.auto_accept:
                 await self._accept()
             else:
                 logger.warning(
@@ -450,8 +453,8 @@ class JSONWebSocket(metaclass=_ConsumerType):
         config = self._config
         size = _frame_bytes(message)
         waiting = self._pending_bytes
-        if self._inbox.qsize() >= config["MAX_PENDING_MESSAGES"] or (
-            waiting and waiting + size > config["MAX_PENDING_BYTES"]
+        if self._inbox.qsize() >= config.max_pending_messages or (
+            waiting and waiting + size > config.max_pending_bytes
         ):
             counters.drop("overloaded")
             if not self._overloaded:  # once until the queue empties: a flood, one line
@@ -503,8 +506,8 @@ class JSONWebSocket(metaclass=_ConsumerType):
             raw = protocol.parse_message(
                 message.get("text"),
                 message.get("bytes"),
-                max_size=self._config["MAX_MESSAGE_SIZE"],
-                max_depth=self._config["MAX_JSON_DEPTH"],
+                max_size=self._config.max_message_size,
+                max_depth=self._config.max_json_depth,
             )
             return protocol.frame_from_message(raw).ack
         except ProtocolError:
@@ -522,8 +525,8 @@ class JSONWebSocket(metaclass=_ConsumerType):
             raw = protocol.parse_message(
                 message.get("text"),
                 message.get("bytes"),
-                max_size=config["MAX_MESSAGE_SIZE"],
-                max_depth=config["MAX_JSON_DEPTH"],
+                max_size=config.max_message_size,
+                max_depth=config.max_json_depth,
             )
             frame = protocol.frame_from_message(raw)
             ack = frame.ack
@@ -570,7 +573,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
         await self._send_text(protocol.encode_error(exc.code, exc.message, ack))
         if exc.code in ErrorCode.PROTOCOL:
             self._errors_in_a_row += 1
-            if self._errors_in_a_row >= self._config["MAX_CONSECUTIVE_ERRORS"]:
+            if self._errors_in_a_row >= self._config.max_consecutive_errors:
                 logger.warning(
                     "easy_channels: closing %s after %d protocol errors in a row",
                     self.scope.get("path"),
@@ -610,7 +613,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
         outage: float | None = None  # when this reader saw the layer fail
         while not self._stopping and not cancel_requested():
             if outage is not None and await self._layer_is_back(layer, channel):
-                count = rejoin_all(layer, outage, self._config["LAYER_TIMEOUT"])
+                count = rejoin_all(layer, outage, self._config.layer_timeout)
                 outage, delay = None, 0.1
                 if count:
                     logger.warning(
@@ -658,7 +661,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
                 layer,
                 layer.group_discard("easy_channels.probe", channel),
                 "a probe",
-                self._config["LAYER_TIMEOUT"],
+                self._config.layer_timeout,
             )
         except LayerUnavailable:
             return False
@@ -689,7 +692,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
         MAX_PENDING_MESSAGES waiting items the call is dropped, counted and logged (once until
         the queue empties).
         """
-        if self._inbox.qsize() >= 2 * self._config["MAX_PENDING_MESSAGES"]:
+        if self._inbox.qsize() >= 2 * self._config.max_pending_messages:
             counters.drop("overloaded")
             if not self._overloaded:
                 self._overloaded = True
@@ -833,7 +836,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
             logger.debug("easy_channels: dropped a frame for closed socket %s", self.channel_name)
             return
         if not self._accepted:
-            if len(self._early) < self._config["MAX_PENDING_MESSAGES"]:
+            if len(self._early) < self._config.max_pending_messages:
                 self._early.append(text)
             else:
                 counters.drop("before_accept")
@@ -847,24 +850,20 @@ class JSONWebSocket(metaclass=_ConsumerType):
             logger.debug("easy_channels: client of %s already gone", self.scope.get("path"))
 
     async def _layer_call(self, method: str, target: str, message: dict[str, Any]) -> None:
-        await deliver(self.channel_layer, method, target, message, self._config["LAYER_TIMEOUT"])
+        await deliver(self.channel_layer, method, target, message, self._config.layer_timeout)
 
     async def _group_add(self, group: str) -> None:
         if self._gone:
             logger.debug("easy_channels: group_add(%r) after disconnect ignored", group)
             return
-        await hub_for(self.channel_layer).join(
-            self._recipient, group, self._config["LAYER_TIMEOUT"]
-        )
+        await hub_for(self.channel_layer).join(self._recipient, group, self._config.layer_timeout)
         self._groups.add(group)
         if self._gone:  # the client left while we were joining
             await self._group_discard(group)
 
     async def _group_discard(self, group: str) -> None:
         self._groups.discard(group)
-        await hub_for(self.channel_layer).leave(
-            self._recipient, group, self._config["LAYER_TIMEOUT"]
-        )
+        await hub_for(self.channel_layer).leave(self._recipient, group, self._config.layer_timeout)
 
     async def _leave_all_groups(self) -> None:
         groups, self._groups = self._groups, set()
@@ -873,7 +872,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
         hub = hub_for(self.channel_layer)
         for group in groups:
             try:
-                await hub.leave(self._recipient, group, self._config["LAYER_TIMEOUT"])
+                await hub.leave(self._recipient, group, self._config.layer_timeout)
             except LayerUnavailable:
                 pass  # logged; the layer forgets the membership after its group_expiry
             except Exception:
@@ -891,7 +890,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
         self._pending_bytes = 0
         self._inbox.put_nowait(None)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + float(self._config["DISCONNECT_TIMEOUT"])
+        deadline = loop.time() + float(self._config.disconnect_timeout)
         await self._leave_all_groups()
         if self._connecting:
             await self._wait_for_worker(deadline)
@@ -934,7 +933,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
                 "easy_channels: a handler of %s was still running %ss after its client left; "
                 "cancelled it (EASY_CHANNELS['DISCONNECT_TIMEOUT'])",
                 type(self).__qualname__,
-                self._config["DISCONNECT_TIMEOUT"],
+                self._config.disconnect_timeout,
             )
             worker.cancel()
             await asyncio.wait({worker})

@@ -161,7 +161,7 @@ class Throttle(SocketMiddleware):
         from .conf import get_config
 
         super().__init__(consumer)
-        config = get_config()["THROTTLE"]
+        config = get_config().throttle
         count, period = parse_rate(self.rate or config.get("RATE", "20/s"))
         burst = self.burst if self.burst is not None else config.get("BURST", count)
         self._capacity = float(count + burst)

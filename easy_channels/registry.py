@@ -129,7 +129,7 @@ class SocketRegistry:
 
         routes = self.registered()
         seen = {r.key: r for r in routes}
-        for route, dotted in get_config()["SOCKETS"].items():
+        for route, dotted in get_config().sockets.items():
             entry = Route(route, False, load_consumer(dotted), source=SOCKETS_SETTING)
             other = seen.get(entry.key)
             if other is not None and other.consumer is not entry.consumer:

@@ -28,6 +28,7 @@ from django.urls import re_path
 from .registry import registry
 
 if TYPE_CHECKING:
+    from .conf import Config
     from .consumers import Receive, Send
 
 __all__ = ["get_urlpatterns", "websocket_router", "websocket_urlpatterns"]  # noqa: F822
@@ -39,7 +40,7 @@ def get_urlpatterns() -> list[Any]:
     """``path()``/``re_path()`` entries for every registered route, with URL_PREFIX applied."""
     from .conf import get_config
 
-    prefix = get_config()["URL_PREFIX"]
+    prefix = get_config().url_prefix
     return [route.url_pattern(prefix) for route in registry.routes()]
 
 
@@ -58,7 +59,7 @@ class _LazyRouter:
 
     def __init__(self) -> None:
         self._router: URLRouter
-        self._built_from: tuple[int, dict[str, Any]] | None = None
+        self._built_from: tuple[int, Config] | None = None
 
     def _current(self) -> URLRouter:
         from .conf import get_config

@@ -39,7 +39,7 @@ import concurrent.futures
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
@@ -73,6 +73,9 @@ __all__ = [
     "user_send",
 ]
 
+if TYPE_CHECKING:
+    from .conf import Config
+
 logger = logging.getLogger("easy_channels")
 
 Payload = dict[str, Any] | None
@@ -84,14 +87,14 @@ _LOOP_CHECK_INTERVAL = 1.0
 # -- what is sent where ----------------------------------------------------------------------------
 
 
-def _config() -> dict[str, Any]:
+def _config() -> Config:
     from .conf import get_config  # conf reads settings: import it only once they exist
 
     return get_config()
 
 
 def _layer() -> BaseChannelLayer:
-    alias = _config()["CHANNEL_LAYER"]
+    alias = _config().channel_layer
     layer = get_channel_layer(alias)
     if layer is None:
         raise ImproperlyConfigured(
@@ -109,7 +112,7 @@ def _user_group(user: Any, function: str) -> str:
     The group of ``user``'s sockets. It is under layer.RESERVED_PREFIX, so the user functions
     send to it without the check_group_name that refuses it to every other caller.
     """
-    if not _config()["USER_GROUPS"]:
+    if not _config().user_groups:
         raise ImproperlyConfigured(
             f"{function}() needs per-user groups, which are off: set "
             "EASY_CHANNELS['USER_GROUPS'] = True in settings.py (sockets join their user's group "
@@ -158,7 +161,7 @@ def _close_user(user: Any, function: str, code: int, reason: str | None) -> _Sen
 async def _asend(prepared: _Send) -> None:
     method, target, message = prepared
     layer = _layer()
-    limit = _config()["LAYER_TIMEOUT"]
+    limit = _config().layer_timeout
     loop = _in_memory_loop(layer)
     if loop is None or loop is asyncio.get_running_loop():
         await deliver(layer, method, target, message, limit)
@@ -282,7 +285,7 @@ def _send_sync(function: str, prepared: _Send, on_commit: bool) -> None:
     _refuse_event_loop(function)
     method, target, message = prepared
     layer = _layer()
-    limit = _config()["LAYER_TIMEOUT"]
+    limit = _config().layer_timeout
 
     def run() -> None:
         loop = _in_memory_loop(layer)

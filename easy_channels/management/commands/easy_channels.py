@@ -18,7 +18,7 @@ def _dotted(cls: type) -> str:
 def describe_routes() -> list[dict[str, Any]]:
     """Every route with its consumer, client events, server-only events and middleware chain."""
     config = get_config()
-    prefix = config["URL_PREFIX"]
+    prefix = config.url_prefix
     described = []
     for route in registry.routes():
         cls = route.consumer

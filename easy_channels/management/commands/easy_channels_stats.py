@@ -29,7 +29,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        alias = get_config()["CHANNEL_LAYER"]
+        alias = get_config().channel_layer
         layer = get_channel_layer(alias)
         if layer is None:
             raise CommandError(f"CHANNEL_LAYERS has no layer {alias!r}: nothing to ask.")
