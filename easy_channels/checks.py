@@ -309,7 +309,12 @@ def check_consumers(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
     return messages
 
 
-@register(Tags.security)
+# A deployment check (``manage.py check --deploy``), like Django's own security checks: it imports
+# ASGI_APPLICATION, and importing the project's asgi.py is not free of effects. Its
+# AllowedHostsOriginValidator copies ALLOWED_HOSTS when built: run with every check (as
+# ``manage.py test`` does), it froze ["testserver"] before ChannelsLiveServerTestCase added the
+# live server's host, and every handshake got 403. Checks must not change what the app does.
+@register(Tags.security, deploy=True)
 def check_asgi_application(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[Any]:

@@ -298,6 +298,23 @@ def test_w005_asgi_application_that_does_not_import(settings):
     assert warning.id == "easy_channels.W005"
 
 
+def test_w004_runs_with_deploy_only_and_never_imports_the_app_otherwise(settings):
+    """Importing asgi.py freezes its AllowedHostsOriginValidator's hosts (see checks.py)."""
+    import sys
+
+    from django.core.checks import run_checks
+
+    settings.ASGI_APPLICATION = "tests.livetest_unimported.application"
+    assert "tests.livetest_unimported" not in sys.modules
+    plain = {m.id for m in run_checks()}
+    assert "easy_channels.W005" not in plain  # not even tried
+    deploy = {m.id for m in run_checks(include_deployment_checks=True)}
+    assert "easy_channels.W005" in deploy
+    settings.ASGI_APPLICATION = "tests.asgi_apps.unguarded"
+    assert "easy_channels.W004" in {m.id for m in run_checks(include_deployment_checks=True)}
+    assert "easy_channels.W004" not in {m.id for m in run_checks()}
+
+
 def test_checks_run_through_manage_py_check(settings):
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
