@@ -496,7 +496,9 @@ class JSONWebSocket(metaclass=_ConsumerType):
                         type(mw).__qualname__,
                         type(self).__qualname__,
                     )
-                await self._send_error_for(exc, self._peek_ack(message))
+                await self._send_error_for(
+                    exc, self._peek_ack(message), logged=not isinstance(exc, SocketError)
+                )
                 return False
         return True
 
@@ -521,6 +523,8 @@ class JSONWebSocket(metaclass=_ConsumerType):
             return
         config = self._config
         ack = None
+        handler: Handler | None = None
+        event: str | None = None
         try:
             raw = protocol.parse_message(
                 message.get("text"),
@@ -533,24 +537,62 @@ class JSONWebSocket(metaclass=_ConsumerType):
             if self._middleware:
                 raw = await self._run_receive_middleware(raw)
                 frame = protocol.frame_from_message(raw)
-            handler = self._tables.client.get(frame.event)
+            event = frame.event
+            handler = self._tables.client.get(event)
             if handler is None:
-                raise ProtocolError(ErrorCode.UNKNOWN_EVENT, f"Unknown event {frame.event!r}.")
+                self._log_unknown_event(event)
+                raise ProtocolError(ErrorCode.UNKNOWN_EVENT, f"Unknown event {event!r}.")
             self._errors_in_a_row = 0
             result = await self._invoke(handler, frame.payload)
         except ProtocolError as exc:
             await self._protocol_error(exc, ack if exc.ack is None else exc.ack)
             return
         except Exception as exc:
-            await self._send_error_for(exc, ack)
+            await self._send_error_for(exc, ack, self._where(event, handler))
             return
         if ack is not None:
             try:
                 text = protocol.encode_ack(ack, result)
             except (TypeError, ValueError) as exc:
-                await self._send_error_for(exc, ack)
+                assert handler is not None
+                logger.error(
+                    "easy_channels: %s returned %s, which can't be sent as the ack of event %r "
+                    "(%s): return None, or data JSON can encode (dict, list, str, number, bool)",
+                    self._where(event, handler),
+                    type(result).__name__,
+                    event,
+                    exc,
+                )
+                await self._send_error_for(exc, ack, self._where(event, handler), logged=True)
                 return
             await self._send_text(text)
+
+    def _where(self, event: str | None, handler: Handler | None) -> str:
+        """Names the consumer, the event and the handler for a log line."""
+        cls = type(self).__qualname__
+        path = self.scope.get("path")
+        if handler is not None:
+            return f"{cls}.{handler.attr}() (event {event!r}, {path})"
+        if event is not None:  # failed in the middleware, before the handler
+            return f"{cls}'s middleware (event {event!r}, {path})"
+        return f"{cls} ({path})"
+
+    def _log_unknown_event(self, event: str) -> None:
+        """Warn once per consumer class and event name (a client's typo, or an old client)."""
+        key = (type(self).__qualname__, event)
+        if key in _unknown_events_logged or len(_unknown_events_logged) >= 1024:
+            logger.debug("easy_channels: unknown event %r for %s", event, key[0])
+            return
+        _unknown_events_logged.add(key)
+        logger.warning(
+            "easy_channels: a client of %s (%s) sent event %r, which it has no handler for; "
+            "known events: %s. Define on_%s(), or fix the client (warned once per event).",
+            key[0],
+            self.scope.get("path"),
+            event,
+            ", ".join(sorted(self._tables.client)) or "none",
+            event,
+        )
 
     async def _run_receive_middleware(self, raw: dict[str, Any]) -> dict[str, Any]:
         for mw in self._middleware:
@@ -581,10 +623,12 @@ class JSONWebSocket(metaclass=_ConsumerType):
                 )
                 await self._close(CloseCode.PROTOCOL_ABUSE, "Too many protocol errors")
 
-    async def _send_error_for(self, exc: Exception, ack: Any) -> None:
+    async def _send_error_for(
+        self, exc: Exception, ack: Any, where: str | None = None, *, logged: bool = False
+    ) -> None:
         """Turn a handler or middleware exception into an error frame; the socket stays open."""
-        where = f"{type(self).__qualname__} for {self.scope.get('path')}"
-        await self._send_text(error_frame(exc, ack, where))
+        where = where or self._where(None, None)
+        await self._send_text(error_frame(exc, ack, where, logged=logged))
 
     # -- channel layer ---------------------------------------------------------------------------
 
@@ -725,7 +769,8 @@ class JSONWebSocket(metaclass=_ConsumerType):
             await self._invoke(handler, payload)
         except Exception:
             logger.exception(
-                "easy_channels: server event %r failed in %s", event, type(self).__qualname__
+                "easy_channels: %s failed (a server event, from group_call_event)",
+                self._where(event, handler),
             )
 
     async def _handle_raw_layer_message(self, message: dict[str, Any]) -> None:
@@ -937,6 +982,10 @@ class JSONWebSocket(metaclass=_ConsumerType):
             )
             worker.cancel()
             await asyncio.wait({worker})
+
+
+#: (consumer class, event) pairs already warned about (see _log_unknown_event); bounded.
+_unknown_events_logged: set[tuple[str, str]] = set()
 
 
 def _frame_bytes(message: dict[str, Any]) -> int:

@@ -37,12 +37,17 @@ def describe(exc: Exception) -> tuple[str, str, Any]:
     return ErrorCode.HANDLER_ERROR, text, None
 
 
-def error_frame(exc: Exception, ack: Any, where: str) -> str:
-    """Log ``exc`` as it deserves; return its encoded error frame. ``where`` names the socket."""
+def error_frame(exc: Exception, ack: Any, where: str, *, logged: bool = False) -> str:
+    """
+    Log ``exc`` as it deserves (unless the caller has: ``logged``); return its encoded error
+    frame. ``where`` names the consumer, and the event and handler when known.
+    """
     code, text, details = describe(exc)
     counters.error(code)
-    if code == ErrorCode.HANDLER_ERROR:
-        logger.error("easy_channels: handler error in %s", where, exc_info=exc)
+    if logged:
+        pass
+    elif code == ErrorCode.HANDLER_ERROR:
+        logger.error("easy_channels: %s failed", where, exc_info=exc)
     else:
         logger.info("easy_channels: %s in %s: %s", code, where, text)
     try:

@@ -19,6 +19,8 @@ list, for projects that compose their own ``URLRouter``.
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, cast
 
 from channels.routing import URLRouter
@@ -44,9 +46,52 @@ def get_urlpatterns() -> list[Any]:
     return [route.url_pattern(prefix) for route in registry.routes()]
 
 
+#: Seconds between two warnings about one unknown path (scanners would flood the log).
+UNKNOWN_PATH_WARNING_SECONDS = 60.0
+_unknown_paths: OrderedDict[str, float] = OrderedDict()
+
+
+def _near_miss(path: str) -> str | None:
+    """The served path a client probably meant: a missing trailing slash or URL_PREFIX."""
+    from .conf import get_config
+
+    prefix = get_config().url_prefix
+    bare = path.lstrip("/")
+    candidates = [bare + "/", prefix + bare, prefix + bare + "/"]
+    if bare.startswith(prefix):
+        candidates.append(bare[len(prefix) :])
+    patterns = get_urlpatterns()
+    for candidate in candidates:
+        if any(pattern.resolve(candidate) for pattern in patterns):
+            return "/" + candidate
+    return None
+
+
+def _warn_unknown_path(path: str) -> None:
+    now = time.monotonic()
+    last = _unknown_paths.pop(path, None)
+    if last is not None and now - last < UNKNOWN_PATH_WARNING_SECONDS:
+        _unknown_paths[path] = last
+        return
+    _unknown_paths[path] = now
+    while len(_unknown_paths) > 1024:
+        _unknown_paths.popitem(last=False)
+    from .conf import get_config
+
+    routes = ", ".join(route.full_route(get_config().url_prefix) for route in registry.routes())
+    guess = _near_miss(path)
+    logger.warning(
+        "easy_channels: no socket route for path %r%s. Served (URL_PREFIX %r): %s",
+        path,
+        f" (did you mean {guess!r}?)" if guess else "",
+        get_config().url_prefix,
+        routes or "no routes (register consumers with @register or EASY_CHANNELS['SOCKETS'])",
+    )
+
+
 async def _unknown_path(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     """Refuse a handshake no route matches: an ordinary 403, not a traceback in the server."""
-    logger.warning("easy_channels: no socket route for path %r", scope.get("path"))
+    _warn_unknown_path(str(scope.get("path")))
     if scope.get("type") != "websocket":
         return
     message = await receive()

@@ -76,6 +76,24 @@ async def test_unknown_path_is_refused_cleanly(caplog):
     await comm.wait(1)
 
 
+@pytest.mark.parametrize(
+    ("path", "meant"),
+    [("/ws/echo/42", "/ws/echo/42/"), ("/echo/42/", "/ws/echo/42/"), ("/echo/42", "/ws/echo/42/")],
+)
+async def test_an_unknown_path_names_the_routes_and_a_near_miss(caplog, path, meant):
+    from easy_channels import routing
+
+    routing._unknown_paths.clear()
+    for _ in range(2):  # warned once a minute per path
+        comm = communicator(websocket_router, path)
+        assert await comm.connect() == (False, 1000)
+        await comm.wait(1)
+    lines = [r.getMessage() for r in caplog.records if "no socket route" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert f"no socket route for path {path!r} (did you mean {meant!r}?)." in lines[0]
+    assert "Served (URL_PREFIX 'ws/'): ws/chat/<str:name>/, ^ws/echo/(?P<n>" in lines[0]
+
+
 async def test_url_prefix_setting(settings):
     settings.EASY_CHANNELS = {**settings.EASY_CHANNELS, "URL_PREFIX": "sockets/v1/"}
     comm = communicator(websocket_router, "/sockets/v1/echo/7/")
