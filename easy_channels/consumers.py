@@ -165,7 +165,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
         self._early: list[str] = []  # frames sent before accept()
         self._errors_in_a_row = 0
         self._pending_bytes = 0  # of the client frames waiting in the queue
-        self._overloaded = False  # frames are being dropped (logged once until it empties)
+        self._overloaded = counters.DropRun()  # its queue is full, until it empties
         self._stopping = False  # the app is ending: background tasks must not go on
 
     # -- lifecycle hooks (override) ------------------------------------------------------------
@@ -331,6 +331,8 @@ class JSONWebSocket(metaclass=_ConsumerType):
             item = await self._inbox.get()
             if item is None:
                 return
+            if self._inbox.empty():
+                self._overloaded.end()
             fn, args = item
             try:
                 await fn(*args)
@@ -456,18 +458,15 @@ class JSONWebSocket(metaclass=_ConsumerType):
         if self._inbox.qsize() >= config.max_pending_messages or (
             waiting and waiting + size > config.max_pending_bytes
         ):
-            counters.drop("overloaded")
-            if not self._overloaded:  # once until the queue empties: a flood, one line
-                self._overloaded = True
-                logger.warning(
-                    "easy_channels: dropping frames from %s (%s): %d frames (%d bytes) already "
-                    "wait for a handler (EASY_CHANNELS['MAX_PENDING_MESSAGES'] and "
-                    "['MAX_PENDING_BYTES'])",
-                    self.scope.get("path"),
-                    type(self).__qualname__,
-                    self._inbox.qsize(),
-                    waiting,
-                )
+            self._overloaded.drop(
+                "overloaded",
+                "easy_channels: dropping frames from %s (%s): %d frames (%d bytes) already wait "
+                "for a handler (EASY_CHANNELS['MAX_PENDING_MESSAGES'] and ['MAX_PENDING_BYTES'])",
+                self.scope.get("path"),
+                type(self).__qualname__,
+                self._inbox.qsize(),
+                waiting,
+            )
             await self._protocol_error(
                 ProtocolError(ErrorCode.OVERLOADED, "Too many messages waiting; slow down.")
             )
@@ -505,33 +504,28 @@ class JSONWebSocket(metaclass=_ConsumerType):
     def _peek_ack(self, message: dict[str, Any]) -> Any:
         """The ack id of a frame refused on arrival (None if it has none or isn't valid)."""
         try:
-            raw = protocol.parse_message(
-                message.get("text"),
-                message.get("bytes"),
-                max_size=self._config.max_message_size,
-                max_depth=self._config.max_json_depth,
-            )
-            return protocol.frame_from_message(raw).ack
+            return protocol.frame_from_message(self._parse(message)).ack
         except ProtocolError:
             return None
 
+    def _parse(self, message: dict[str, Any]) -> Any:
+        """The JSON of a client frame, within the size and depth limits (or ProtocolError)."""
+        return protocol.parse_message(
+            message.get("text"),
+            message.get("bytes"),
+            max_size=self._config.max_message_size,
+            max_depth=self._config.max_json_depth,
+        )
+
     async def _handle_frame(self, message: dict[str, Any], size: int = 0) -> None:
         self._pending_bytes -= size
-        if self._inbox.empty():
-            self._overloaded = False
         if self._closed or self._gone:
             return
-        config = self._config
         ack = None
         handler: Handler | None = None
         event: str | None = None
         try:
-            raw = protocol.parse_message(
-                message.get("text"),
-                message.get("bytes"),
-                max_size=config.max_message_size,
-                max_depth=config.max_json_depth,
-            )
+            raw = self._parse(message)
             frame = protocol.frame_from_message(raw)
             ack = frame.ack
             if self._middleware:
@@ -737,22 +731,18 @@ class JSONWebSocket(metaclass=_ConsumerType):
         the queue empties).
         """
         if self._inbox.qsize() >= 2 * self._config.max_pending_messages:
-            counters.drop("overloaded")
-            if not self._overloaded:
-                self._overloaded = True
-                logger.warning(
-                    "easy_channels: %s (%s) handles server events too slowly; dropping %r "
-                    "calls until it catches up (EASY_CHANNELS['MAX_PENDING_MESSAGES'])",
-                    self.channel_name,
-                    type(self).__qualname__,
-                    message.get("event") or message.get("type"),
-                )
+            self._overloaded.drop(
+                "overloaded",
+                "easy_channels: %s (%s) handles server events too slowly; dropping %r calls "
+                "until it catches up (EASY_CHANNELS['MAX_PENDING_MESSAGES'])",
+                self.channel_name,
+                type(self).__qualname__,
+                message.get("event") or message.get("type"),
+            )
             return
         self._inbox.put_nowait((fn, (message,)))
 
     async def _handle_call(self, message: dict[str, Any]) -> None:
-        if self._inbox.empty():
-            self._overloaded = False
         if self._gone:
             return
         event = message.get("event")
@@ -991,9 +981,7 @@ _unknown_events_logged: set[tuple[str, str]] = set()
 def _frame_bytes(message: dict[str, Any]) -> int:
     """The size of a client frame in bytes (a text frame's UTF-8, as the client sent it)."""
     text = message.get("text")
-    if text is not None:
-        return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-    return len(message.get("bytes") or b"")
+    return protocol.utf8_size(text) if text is not None else len(message.get("bytes") or b"")
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

@@ -8,12 +8,15 @@ theirs (see ``easy_channels.inspect``). Counters only ever go up, except ``socke
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
 from typing import Any
 
-__all__ = ["stats"]
+__all__ = ["DropRun", "stats"]
+
+logger = logging.getLogger("easy_channels")
 
 #: Why a message was dropped; the keys of ``stats()["drops"]``.
 DROP_REASONS = (
@@ -112,3 +115,27 @@ def stats() -> dict[str, Any]:
             "refused": {str(code): n for code, n in c.refused.items()},
             "uptime": round(time.time() - c.started, 1),
         }
+
+
+class DropRun:
+    """
+    Drops for one socket while it can't keep up: each one counted, only the first logged.
+
+    A flood or a slow client loses messages by the thousand; one warning a run says so, and
+    ``end()`` (the socket caught up) lets the next run warn again.
+    """
+
+    __slots__ = ("active",)
+
+    def __init__(self) -> None:
+        self.active = False
+
+    def drop(self, reason: str, message: str, *args: Any) -> None:
+        """Count a drop for ``reason``; warn with ``message % args`` if the run just began."""
+        drop(reason)
+        if not self.active:
+            self.active = True
+            logger.warning(message, *args)
+
+    def end(self) -> None:
+        self.active = False

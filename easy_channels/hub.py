@@ -53,7 +53,7 @@ class Recipient:
     so the hub never reaches into a consumer.
     """
 
-    __slots__ = ("channel_name", "deliver", "dropping", "limit", "owner", "stalled")
+    __slots__ = ("channel_name", "deliver", "drops", "limit", "owner", "stalled")
 
     def __init__(
         self,
@@ -66,7 +66,7 @@ class Recipient:
         self.owner = owner  # the consumer class, for log lines
         self.channel_name: str | None = None
         self.stalled = 0  # deliveries waiting for this socket's transport
-        self.dropping = False  # past the limit: dropping (logged once until it catches up)
+        self.drops = counters.DropRun()  # past the limit until it catches up
 
 
 class Hub:
@@ -316,16 +316,14 @@ class Hub:
         client either: messages never pile up, unseen, in the channel layer.
         """
         if member.stalled >= member.limit:
-            counters.drop("slow_client")
-            if not member.dropping:
-                member.dropping = True
-                logger.warning(
-                    "easy_channels: %s (%s) reads too slowly; dropping %s for it until it "
-                    "catches up (EASY_CHANNELS['MAX_PENDING_MESSAGES'])",
-                    member.channel_name,
-                    member.owner,
-                    f"messages of group {group!r}" if group else "its messages",
-                )
+            member.drops.drop(
+                "slow_client",
+                "easy_channels: %s (%s) reads too slowly; dropping %s for it until it catches "
+                "up (EASY_CHANNELS['MAX_PENDING_MESSAGES'])",
+                member.channel_name,
+                member.owner,
+                f"messages of group {group!r}" if group else "its messages",
+            )
             return
         task = _start_eagerly(member.deliver(message))
         if task is not None:
@@ -338,7 +336,7 @@ def _done(hub: Hub, member: Recipient, group: str | None, task: asyncio.Task[Non
     hub.stalled.discard(task)
     member.stalled -= 1
     if member.stalled == 0:
-        member.dropping = False
+        member.drops.end()
     if not task.cancelled() and task.exception() is not None:
         logger.error(
             "easy_channels: could not deliver a message%s to %s",

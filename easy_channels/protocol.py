@@ -41,6 +41,7 @@ __all__ = [
     "is_valid_event_name",
     "parse_frame",
     "parse_message",
+    "utf8_size",
 ]
 
 #: A valid event name: what a Python identifier allows after ``on_``, ASCII only, 1-100 chars.
@@ -221,6 +222,11 @@ def decode_json(text: str, max_depth: int) -> Any:
     return value
 
 
+def utf8_size(text: str) -> int:
+    """The bytes of ``text`` in UTF-8, as the client sent it (ASCII is counted, not encoded)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 def parse_message(
     text: str | None,
     data: bytes | None = None,
@@ -240,8 +246,8 @@ def parse_message(
                 ErrorCode.INVALID_MESSAGE, "Binary frames are not supported; send JSON text."
             )
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "Empty frame.")
-    # Each character is 1-4 bytes in UTF-8: only encode when the character count is ambiguous.
-    if len(text) > max_size or (len(text) * 4 > max_size and len(text.encode()) > max_size):
+    # Each character is 1-4 bytes in UTF-8: only measure when the character count is ambiguous.
+    if len(text) > max_size or (len(text) * 4 > max_size and utf8_size(text) > max_size):
         raise ProtocolError(
             ErrorCode.TOO_LARGE, f"Frame is larger than the limit of {max_size} bytes."
         )
