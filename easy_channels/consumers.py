@@ -651,13 +651,8 @@ class JSONWebSocket(metaclass=_ConsumerType):
         outage: float | None = None  # when this reader saw the layer fail
         while not self._stopping and not cancel_requested():
             if outage is not None and await self._layer_is_back(layer, channel):
-                count = rejoin_all(layer, outage, self._config.layer_timeout)
+                rejoin_all(layer, outage, self._config.layer_timeout)
                 outage, delay = None, 0.1
-                if count:
-                    logger.warning(
-                        "easy_channels: the channel layer is back; rejoining %d group(s)",
-                        count,
-                    )
             elif outage is not None:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

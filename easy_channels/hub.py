@@ -270,12 +270,8 @@ class Hub:
                 continue
             delay = 0.1
             if outage is not None:  # Redis is back, and may have forgotten our memberships
-                count = rejoin_all(layer, outage, self.limit)
+                rejoin_all(layer, outage, self.limit)
                 outage = None
-                if count:
-                    logger.warning(
-                        "easy_channels: the channel layer is back; rejoining %d group(s)", count
-                    )
             if popped is None:
                 continue
             names, message = popped
@@ -372,7 +368,8 @@ def rejoin_all(layer: Any, outage_began: float, limit: float) -> int:
     channels-redis reports the outage to only one of the readers waiting on it: without this,
     broadcasts would silently reach nobody until clients reconnect. Every reader may notice the
     same outage; the first to see the layer back rejoins for all, and the others (whose outage
-    began before that) do nothing. Times are the loop's. Returns the number of groups.
+    began before that) do nothing. Times are the loop's. Logs and returns the number of
+    groups.
     """
     loop = asyncio.get_running_loop()
     if _last_rejoin.get(layer, float("-inf")) >= outage_began:
@@ -384,4 +381,6 @@ def rejoin_all(layer: Any, outage_began: float, limit: float) -> int:
         task = loop.create_task(hub.rejoin(limit))
         _rejoins.add(task)
         task.add_done_callback(_rejoins.discard)
+    if count:
+        logger.warning("easy_channels: the channel layer is back; rejoining %d group(s)", count)
     return count
