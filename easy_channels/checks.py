@@ -18,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from . import redis_direct
 from .conf import DEFAULTS, get_config
+from .handlers import tables_for
 
 __all__ = ["check_asgi_application", "check_consumers", "check_server_versions", "check_settings"]
 
@@ -295,7 +296,7 @@ def check_consumers(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
                         cls,
                     )
                 )
-        for attr in cls._tables.unreachable:
+        for attr in tables_for(cls).unreachable:
             messages.append(
                 _warning(
                     3,

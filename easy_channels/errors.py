@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from . import counters, protocol
+from . import counters
 from .exceptions import Reject, SocketError
 from .protocol import ErrorCode
+
+if TYPE_CHECKING:
+    from .wire import WireCodec
 
 __all__ = ["error_frame"]
 
@@ -37,7 +40,9 @@ def describe(exc: Exception) -> tuple[str, str, Any]:
     return ErrorCode.HANDLER_ERROR, text, None
 
 
-def error_frame(exc: Exception, ack: Any, where: str, *, logged: bool = False) -> str:
+def error_frame(
+    exc: Exception, ack: Any, where: str, codec: WireCodec, *, logged: bool = False
+) -> str:
     """
     Log ``exc`` as it deserves (unless the caller has: ``logged``); return its encoded error
     frame. ``where`` names the consumer, and the event and handler when known.
@@ -51,7 +56,7 @@ def error_frame(exc: Exception, ack: Any, where: str, *, logged: bool = False) -
     else:
         logger.info("easy_channels: %s in %s: %s", code, where, text)
     try:
-        return protocol.encode_error(code, text, ack, details)
+        return codec.error(code, text, ack, details)
     except (TypeError, ValueError):
         logger.exception("easy_channels: could not encode the details of %r", exc)
-        return protocol.encode_error(code, text, ack)
+        return codec.error(code, text, ack)

@@ -10,6 +10,7 @@ answer ``unknown_event`` exactly as a missing name does.
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ from channels.db import database_sync_to_async
 
 from .protocol import is_valid_event_name
 
-__all__ = ["Handler", "HandlerTables", "build_tables", "call", "server_only"]
+__all__ = ["Handler", "HandlerTables", "build_tables", "call", "server_only", "tables_for"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,6 +119,21 @@ def build_tables(cls: type, library_bases: tuple[type, ...]) -> HandlerTables:
         if attr not in lifecycle:
             lifecycle[attr] = make_handler(attr, getattr(cls, attr))
     return HandlerTables(client, server, lifecycle, tuple(sorted(unreachable)))
+
+
+#: consumer class -> its tables, filled as each class is created (see register_tables).
+_tables: weakref.WeakKeyDictionary[type, HandlerTables] = weakref.WeakKeyDictionary()
+
+
+def register_tables(cls: type, library_bases: tuple[type, ...]) -> HandlerTables:
+    """Build the tables of a new consumer class (mistakes show at import) and keep them."""
+    tables = _tables[cls] = build_tables(cls, library_bases)
+    return tables
+
+
+def tables_for(cls: type) -> HandlerTables:
+    """The tables of a consumer class (registered when the class was created)."""
+    return _tables[cls]
 
 
 async def call(

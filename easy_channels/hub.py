@@ -1,22 +1,6 @@
 """
-Group fan-out inside a process: the layer carries a group message once per process, and the
-process writes it to its member sockets itself.
-
-Channels makes every socket a member of its groups in the channel layer, so a group send is
-delivered, received and dispatched once per member: in the in-memory layer that costs the
-square of the group size, and with channels-redis one receive wake-up per member. Here each
-process joins the layer once per group, on a channel of its own (a *group channel*), when its
-first socket joins, and leaves when its last socket leaves. One reader per group channel
-receives each group message once and hands it to every local member in a tight loop: a
-pre-encoded frame is written to each socket as is (the design of Socket.IO's adapters).
-
-Raw ``channel_layer.group_send(group, {"type": ...})`` calls from other code reach the group
-channel like ours do and are handed to each member in the same way. Messages to one socket
-(``send_to``) still travel on the socket's own channel.
-
-On channels-redis (see :mod:`easy_channels.redis_direct`) a hub's group channels share one
-channel key, read by one BZPOPMIN loop: one Redis round trip per group message, where
-channels-redis' own receive makes four.
+Group fan-out inside a process: one layer membership per group and process, the readers of the
+layer's messages, and their hand-over to each local socket (docs/architecture.md says why).
 """
 
 from __future__ import annotations
@@ -33,7 +17,8 @@ from typing import Any
 from . import counters, redis_direct
 from .eager import start_eagerly
 from .exceptions import LayerUnavailable
-from .layer import PerLoop, bounded, cancel_requested, is_read_timeout, is_unavailable, reap
+from .layer import PerLoop, bounded, reap
+from .readers import read_forever, receiver
 
 __all__ = ["Recipient", "hub_for"]
 
@@ -53,7 +38,7 @@ class Recipient:
     so the hub never reaches into a consumer.
     """
 
-    __slots__ = ("channel_name", "deliver", "drops", "limit", "owner", "stalled")
+    __slots__ = ("channel_name", "deliver", "drops", "groups", "limit", "owner", "stalled")
 
     def __init__(
         self,
@@ -65,6 +50,8 @@ class Recipient:
         self.limit = limit
         self.owner = owner  # the consumer class, for log lines
         self.channel_name: str | None = None
+        #: The groups the socket is in (the hub keeps it: it is the one record of them).
+        self.groups: set[str] = set()
         self.stalled = 0  # deliveries waiting for this socket's transport
         self.drops = counters.DropRun()  # past the limit until it catches up
 
@@ -93,28 +80,71 @@ class Hub:
         #: the inbox's too, so ``send_to`` messages are read by the same reader, and every
         #: message lost for a slow socket is lost here, where it is counted.
         self.sockets: dict[str, Recipient] = {}
+        #: On other layers: socket channel -> the task reading it.
+        self.socket_readers: dict[str, asyncio.Task[None]] = {}
 
     # -- sockets' own channels ---------------------------------------------------------------
 
-    def open_socket(self, recipient: Recipient) -> str | None:
+    async def open_socket(self, recipient: Recipient, limit: float) -> str:
         """
-        A channel of this hub's inbox for ``recipient`` (None: not on channels-redis).
+        A channel of the layer for ``recipient``, read by this hub, which hands it what comes.
 
-        channels-redis' own receive keeps a local queue per channel that drops the oldest
-        message, unlogged and uncounted, once a socket falls behind; it also blocks in Redis
-        for as long as redis-py's default read timeout. Read here, neither happens.
+        On channels-redis it is a channel of this hub's inbox: channels-redis' own receive
+        keeps a local queue per channel that drops the oldest message, unlogged and uncounted,
+        once a socket falls behind, and blocks in Redis for as long as redis-py's default read
+        timeout; read here, neither happens, and no task per socket is needed. On other layers
+        the hub reads the socket's channel in a task of its own. ``limit`` is LAYER_TIMEOUT.
         """
-        if self.inbox is None:
-            return None
-        channel = redis_direct.socket_channel(self.layer, self.inbox)
-        self.sockets[channel] = recipient
-        self._start_inbox_reader()
+        self.limit = limit
+        if self.inbox is not None:
+            channel = redis_direct.socket_channel(self.layer, self.inbox)
+            self.sockets[channel] = recipient
+            self._start_inbox_reader()
+        else:
+            channel = await self.layer.new_channel()
+            self.sockets[channel] = recipient
+            self.socket_readers[channel] = asyncio.get_running_loop().create_task(
+                self._read_socket(channel, recipient)
+            )
+        recipient.channel_name = channel
         return channel
 
-    def close_socket(self, channel: str | None) -> None:
+    def close_socket(self, recipient: Recipient) -> None:
         """Forget a socket's channel (messages still on their way to it are counted as lost)."""
-        if channel is not None and self.sockets.pop(channel, None) is not None:
-            self._stop_inbox_reader_if_idle()
+        channel = recipient.channel_name
+        if channel is None or self.sockets.pop(channel, None) is None:
+            return
+        reader = self.socket_readers.pop(channel, None)
+        if reader is not None:
+            reap(reader, self.layer)  # cancels until it ends (redis-py can swallow a cancel)
+        self._stop_inbox_reader_if_idle()
+
+    async def _read_socket(self, channel: str, recipient: Recipient) -> None:
+        """
+        Receive one socket's channel (layers other than channels-redis).
+
+        Each message is handed over without waiting for the client (``hand``): a slow client
+        never holds up this receive, so messages never wait, unseen, in the layer until they
+        expire; past ``MAX_PENDING_MESSAGES`` they are dropped and counted.
+        """
+        await read_forever(
+            self.layer,
+            receiver(self.layer, channel),
+            partial(self._hand_if_open, channel, recipient),
+            what="a socket's messages",
+            limit=self.limit,
+            on_back=self._rejoin_after,
+            until=lambda: channel not in self.sockets,
+        )
+
+    def _hand_if_open(self, channel: str, recipient: Recipient, message: dict[str, Any]) -> None:
+        if channel in self.sockets:
+            self.hand(recipient, message)
+        else:  # a cancel swallowed by the layer's client: the socket is gone
+            logger.debug("easy_channels: dropped a layer message for a finished socket")
+
+    def _rejoin_after(self, outage_began: float) -> None:
+        rejoin_all(self.layer, outage_began, self.limit)
 
     def _start_inbox_reader(self) -> None:
         if self.inbox_reader is None or self.inbox_reader.done():
@@ -130,6 +160,7 @@ class Hub:
     async def join(self, recipient: Recipient, group: str, limit: float) -> None:
         """Add a socket to ``group``; the layer is touched only for the first local member."""
         self.members.setdefault(group, {})[recipient] = None
+        recipient.groups.add(group)
         try:
             await self._sync(group, limit)
         except BaseException:
@@ -141,7 +172,19 @@ class Hub:
         self._forget(recipient, group)
         await self._sync(group, limit)
 
+    async def leave_all(self, recipient: Recipient, limit: float) -> None:
+        """Remove a socket from all its groups (a failure is logged; it doesn't stop the rest)."""
+        while recipient.groups:
+            group = recipient.groups.pop()
+            try:
+                await self.leave(recipient, group, limit)
+            except LayerUnavailable:
+                pass  # logged; the layer forgets the membership after its group_expiry
+            except Exception:
+                logger.exception("easy_channels: could not leave group %r", group)
+
     def _forget(self, recipient: Recipient, group: str) -> None:
+        recipient.groups.discard(group)
         members = self.members.get(group)
         if members is not None:
             members.pop(recipient, None)
@@ -215,79 +258,51 @@ class Hub:
     # -- delivery --------------------------------------------------------------------------------
 
     async def _read(self, group: str, channel: str) -> None:
-        delay = 0.1
-        while not cancel_requested():
-            try:
-                message = await self.layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if is_read_timeout(exc):
-                    continue  # an idle blocking receive (see the consumer's layer reader)
-                logger.warning(
-                    "easy_channels: receiving group %r from the channel layer failed (%r); "
-                    "retrying in %.1fs",
-                    group,
-                    exc,
-                    delay,
-                    exc_info=not is_unavailable(exc),
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            delay = 0.1
-            if self.channels.get(group) != channel:
-                return  # the last member left while this message was on its way
+        """Receive one group channel (layers other than channels-redis)."""
+        await read_forever(
+            self.layer,
+            receiver(self.layer, channel),
+            partial(self._deliver_if_joined, group, channel),
+            what=f"group {group!r}",
+            limit=self.limit,
+            on_back=self._rejoin_after,
+            until=lambda: self.channels.get(group) != channel,
+        )
+
+    async def _deliver_if_joined(self, group: str, channel: str, message: dict[str, Any]) -> None:
+        if self.channels.get(group) == channel:  # else the last member left meanwhile
             await self.deliver(group, message)
 
     async def _read_inbox(self) -> None:
-        """Receive the messages of every group channel of this hub (channels-redis only)."""
-        layer = self.layer
-        loop = asyncio.get_running_loop()
-        delay = 0.1
-        outage: float | None = None  # when this reader saw Redis fail
+        """Receive the messages of every group and socket channel of this hub (channels-redis)."""
         inbox = self.inbox
         assert inbox is not None  # only hubs with an inbox run this reader
-        while not cancel_requested():
-            try:
-                popped = await redis_direct.pop(layer, inbox)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # an outage, or a message that can't be decoded
-                if is_read_timeout(exc):
-                    continue
-                logger.warning(
-                    "easy_channels: receiving group messages from Redis failed (%r); retrying in "
-                    "%.1fs",
-                    exc,
-                    delay,
-                    exc_info=not is_unavailable(exc),
-                )
-                if is_unavailable(exc) and outage is None:
-                    outage = loop.time()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await read_forever(
+            self.layer,
+            partial(redis_direct.pop, self.layer, inbox),
+            self._route_inbox,
+            what="group messages",
+            limit=self.limit,
+            on_back=self._rejoin_after,
+        )
+
+    async def _route_inbox(self, popped: tuple[list[str], dict[str, Any]]) -> None:
+        inbox = self.inbox
+        assert inbox is not None
+        names, message = popped
+        for name in names:
+            group = self.groups.get(name)
+            if group is not None:
+                await self.deliver(group, message)
                 continue
-            delay = 0.1
-            if outage is not None:  # Redis is back, and may have forgotten our memberships
-                rejoin_all(layer, outage, self.limit)
-                outage = None
-            if popped is None:
-                continue
-            names, message = popped
-            for name in names:
-                group = self.groups.get(name)
-                if group is not None:
-                    await self.deliver(group, message)
-                    continue
-                member = self.sockets.get(name)
-                if member is not None:
-                    self.hand(member, message)
-                elif redis_direct.is_gone_socket(inbox, name):
-                    # A socket of this process that has gone (a group's last member leaving
-                    # while a message was on its way loses nobody anything).
-                    counters.drop("client_gone")
-                    logger.debug("easy_channels: dropped a message for gone socket %s", name)
+            member = self.sockets.get(name)
+            if member is not None:
+                self.hand(member, message)
+            elif redis_direct.is_gone_socket(inbox, name):
+                # A socket of this process that has gone (a group's last member leaving while
+                # a message was on its way loses nobody anything).
+                counters.drop("client_gone")
+                logger.debug("easy_channels: dropped a message for gone socket %s", name)
 
     async def deliver(self, group: str, message: dict[str, Any]) -> None:
         """

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -35,7 +35,14 @@ from django.utils.module_loading import import_string
 if TYPE_CHECKING:
     from .consumers import JSONWebSocket
 
-__all__ = ["RequireAuthentication", "SocketMiddleware", "Throttle", "load_middleware", "parse_rate"]
+__all__ = [
+    "RequireAuthentication",
+    "SocketMiddleware",
+    "Throttle",
+    "chain_for",
+    "load_middleware",
+    "parse_rate",
+]
 
 logger = logging.getLogger("easy_channels")
 
@@ -79,6 +86,20 @@ class SocketMiddleware:
         cls.defined_hooks = frozenset(
             h for h in _HOOKS if getattr(cls, h) is not getattr(SocketMiddleware, h)
         )
+
+
+def chain_for(
+    consumer_class: Any, global_entries: Sequence[str | type]
+) -> list[type[SocketMiddleware]]:
+    """
+    The middleware chain of a consumer class: ``EASY_CHANNELS["MIDDLEWARE"]`` (``global_entries``),
+    then the class's own ``middlewares`` (also for inspection: ``manage.py easy_channels``).
+    """
+    own = f"{consumer_class.__module__}.{consumer_class.__qualname__}.middlewares"
+    return [
+        *(load_middleware(e, "EASY_CHANNELS['MIDDLEWARE']") for e in global_entries),
+        *(load_middleware(e, own) for e in consumer_class.middlewares),
+    ]
 
 
 def load_middleware(entry: str | type, where: str) -> type[SocketMiddleware]:

@@ -31,7 +31,7 @@ from .registry import registry
 
 if TYPE_CHECKING:
     from .conf import Config
-    from .consumers import Receive, Send
+    from .connection import Receive, Send
 
 __all__ = ["get_urlpatterns", "websocket_router", "websocket_urlpatterns"]  # noqa: F822
 

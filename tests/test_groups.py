@@ -369,7 +369,7 @@ async def test_redis_sockets_disconnect_promptly_and_leave_no_task_behind(channe
         return [
             t
             for t in asyncio.all_tasks()
-            if getattr(t.get_coro(), "__qualname__", "") == "JSONWebSocket._read_layer"
+            if getattr(t.get_coro(), "__qualname__", "") == "Hub._read_socket"
         ]
 
     for _ in range(60):

@@ -8,6 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from easy_channels.conf import get_config
+from easy_channels.handlers import tables_for
+from easy_channels.middleware import chain_for
 from easy_channels.registry import registry
 
 
@@ -22,8 +24,8 @@ def describe_routes() -> list[dict[str, Any]]:
     described = []
     for route in registry.routes():
         cls = route.consumer
-        tables = cls._tables
-        chain = cls._middleware_classes(config)
+        tables = tables_for(cls)
+        chain = chain_for(cls, config.middleware)
         described.append(
             {
                 "route": "/" + route.full_route(prefix).lstrip("^/"),

@@ -1,0 +1,271 @@
+"""
+Frame dispatch: a client frame through parse, middleware and the handler table to its
+handler, and the handler's result or exception back as an ack or an error frame; server
+events (``group_call_event``) and raw Channels layer messages to their handlers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from channels.consumer import get_handler_name
+
+from . import counters
+from .connection import Connection, State
+from .errors import error_frame
+from .exceptions import SocketError
+from .handlers import Handler, HandlerTables, call
+from .operations import scoped
+from .protocol import CloseCode, ErrorCode, ProtocolError
+
+if TYPE_CHECKING:
+    from .conf import Config
+    from .middleware import SocketMiddleware
+
+__all__ = ["Dispatcher"]
+
+logger = logging.getLogger("easy_channels")
+
+
+class Dispatcher:
+    """
+    Calls the handlers of one consumer instance on one connection.
+
+    ``reserved`` are the names of the library base class: a raw layer message ``{"type":
+    "accept"}`` must not call ``accept()``.
+    """
+
+    __slots__ = (
+        "config",
+        "connection",
+        "consumer",
+        "errors_in_a_row",
+        "middleware",
+        "owner",
+        "reserved",
+        "tables",
+    )
+
+    def __init__(
+        self,
+        consumer: Any,
+        connection: Connection,
+        tables: HandlerTables,
+        config: Config,
+        reserved: frozenset[str],
+    ):
+        self.consumer = consumer
+        self.connection = connection
+        self.tables = tables
+        self.config = config
+        self.reserved = reserved
+        self.owner = type(consumer).__qualname__
+        #: The middleware instances whose on_connect succeeded, in chain order.
+        self.middleware: list[SocketMiddleware] = []
+        self.errors_in_a_row = 0
+
+    @property
+    def path(self) -> Any:
+        return self.consumer.scope.get("path")
+
+    def where(self, event: str | None, handler: Handler | None) -> str:
+        """Names the consumer, the event and the handler for a log line."""
+        if handler is not None:
+            return f"{self.owner}.{handler.attr}() (event {event!r}, {self.path})"
+        if event is not None:  # failed in the middleware, before the handler
+            return f"{self.owner}'s middleware (event {event!r}, {self.path})"
+        return f"{self.owner} ({self.path})"
+
+    # -- client frames ---------------------------------------------------------------------------
+
+    async def admit(self, message: dict[str, Any]) -> bool:
+        """
+        The middleware's ``on_arrival`` hooks, as the frame arrives; False if one refused it.
+
+        They run before the frame is queued, so a limit (Throttle) acts on a flood as it comes,
+        not once the queue has filled. A refused frame is answered at once, with its ack.
+        """
+        for mw in self.middleware:
+            if "on_arrival" not in mw.defined_hooks:
+                continue
+            try:
+                result = mw.on_arrival(message)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                if not isinstance(exc, SocketError):
+                    logger.exception(
+                        "easy_channels: %s.on_arrival() failed in %s",
+                        type(mw).__qualname__,
+                        self.owner,
+                    )
+                await self.send_error_for(
+                    exc, self._peek_ack(message), logged=not isinstance(exc, SocketError)
+                )
+                return False
+        return True
+
+    def _peek_ack(self, message: dict[str, Any]) -> Any:
+        """The ack id of a frame refused on arrival (None if it has none or isn't valid)."""
+        codec = self.connection.codec
+        try:
+            return codec.frame(codec.decode(message)).ack
+        except ProtocolError:
+            return None
+
+    async def handle_frame(self, message: dict[str, Any]) -> None:
+        """One client frame, start to end: it never raises (errors become error frames)."""
+        codec = self.connection.codec
+        ack = None
+        handler: Handler | None = None
+        event: str | None = None
+        try:
+            raw = codec.decode(message)
+            frame = codec.frame(raw)
+            ack = frame.ack
+            if self.middleware:
+                raw = await self._run_receive_middleware(raw)
+                frame = codec.frame(raw)
+            event = frame.event
+            handler = self.tables.client.get(event)
+            if handler is None:
+                self._log_unknown_event(event)
+                raise ProtocolError(ErrorCode.UNKNOWN_EVENT, f"Unknown event {event!r}.")
+            self.errors_in_a_row = 0
+            result = await self.invoke(handler, frame.payload)
+        except ProtocolError as exc:
+            await self.protocol_error(exc, ack if exc.ack is None else exc.ack)
+            return
+        except Exception as exc:
+            await self.send_error_for(exc, ack, self.where(event, handler))
+            return
+        if ack is not None:
+            try:
+                text = codec.ack(ack, result)
+            except (TypeError, ValueError) as exc:
+                logger.error(
+                    "easy_channels: %s returned %s, which can't be sent as the ack of event %r "
+                    "(%s): return None, or data JSON can encode (dict, list, str, number, bool)",
+                    self.where(event, handler),
+                    type(result).__name__,
+                    event,
+                    exc,
+                )
+                await self.send_error_for(exc, ack, self.where(event, handler), logged=True)
+                return
+            await self.connection.send_text(text)
+
+    def _log_unknown_event(self, event: str) -> None:
+        """Warn once per consumer class and event name (a client's typo, or an old client)."""
+        key = (self.owner, event)
+        if key in _unknown_events_logged or len(_unknown_events_logged) >= 1024:
+            logger.debug("easy_channels: unknown event %r for %s", event, key[0])
+            return
+        _unknown_events_logged.add(key)
+        logger.warning(
+            "easy_channels: a client of %s (%s) sent event %r, which it has no handler for; "
+            "known events: %s. Define on_%s(), or fix the client (warned once per event).",
+            key[0],
+            self.path,
+            event,
+            ", ".join(sorted(self.tables.client)) or "none",
+            event,
+        )
+
+    async def _run_receive_middleware(self, raw: Any) -> Any:
+        for mw in self.middleware:
+            if "on_receive" in mw.defined_hooks:
+                result = await call(mw.on_receive, raw)
+                if result is not None:
+                    raw = result
+        return raw
+
+    async def invoke(self, handler: Handler, arg: Any) -> Any:
+        """Call a handler with the payload (if it takes one), its operations settled after."""
+        method = getattr(self.consumer, handler.attr)
+        if handler.takes_arg:
+            return await scoped(call, method, arg, is_async=handler.is_async)
+        return await scoped(call, method, is_async=handler.is_async)
+
+    async def call_lifecycle(self, attr: str, *args: Any, thread_sensitive: bool = True) -> None:
+        """``on_connect()`` or ``on_disconnect(code)``, sync or async."""
+        handler = self.tables.lifecycle[attr]
+        args = args if handler.takes_arg else ()
+        await scoped(
+            call,
+            getattr(self.consumer, attr),
+            *args,
+            is_async=handler.is_async,
+            thread_sensitive=thread_sensitive,
+        )
+
+    async def protocol_error(self, exc: ProtocolError, ack: Any = None) -> None:
+        """Answer a frame that broke the protocol; close after too many in a row."""
+        logger.info("easy_channels: %s from %s: %s", exc.code, self.path, exc.message)
+        counters.error(exc.code)
+        await self.connection.send_text(self.connection.codec.error(exc.code, exc.message, ack))
+        if exc.code in ErrorCode.PROTOCOL:
+            self.errors_in_a_row += 1
+            if self.errors_in_a_row >= self.config.max_consecutive_errors:
+                logger.warning(
+                    "easy_channels: closing %s after %d protocol errors in a row",
+                    self.path,
+                    self.errors_in_a_row,
+                )
+                await self.connection.close(CloseCode.PROTOCOL_ABUSE, "Too many protocol errors")
+
+    async def send_error_for(
+        self, exc: Exception, ack: Any, where: str | None = None, *, logged: bool = False
+    ) -> None:
+        """Turn a handler or middleware exception into an error frame; the socket stays open."""
+        where = where or self.where(None, None)
+        text = error_frame(exc, ack, where, self.connection.codec, logged=logged)
+        await self.connection.send_text(text)
+
+    # -- server-side messages --------------------------------------------------------------------
+
+    async def handle_call(self, message: dict[str, Any]) -> None:
+        """A server event (``group_call_event``): ``on_<event>(payload)`` if the table has it."""
+        if self.connection.state is State.GONE:
+            return
+        event = message.get("event")
+        handler = self.tables.server.get(event) if isinstance(event, str) else None
+        if handler is None:
+            logger.debug(
+                "easy_channels: %s has no handler for server event %r; ignored", self.owner, event
+            )
+            return
+        try:
+            payload = json.loads(message.get("payload") or "{}")
+            await self.invoke(handler, payload)
+        except Exception:
+            logger.exception(
+                "easy_channels: %s failed (a server event, from group_call_event)",
+                self.where(event, handler),
+            )
+
+    async def handle_raw_layer_message(self, message: dict[str, Any]) -> None:
+        """Channels-style ``{"type": "chat.message"}`` -> ``chat_message(message)``, if defined."""
+        try:
+            name: str | None = get_handler_name(message)
+        except ValueError:
+            name = None
+        method = getattr(type(self.consumer), name, None) if name else None
+        if name is None or method is None or name.startswith("on_") or name in self.reserved:
+            logger.warning(
+                "easy_channels: %s has no handler for layer message type %r; ignored",
+                self.owner,
+                message.get("type"),
+            )
+            return
+        try:
+            await scoped(call, getattr(self.consumer, name), message)
+        except Exception:
+            logger.exception("easy_channels: %s.%s() failed", self.owner, name)
+
+
+#: (consumer class, event) pairs already warned about (see _log_unknown_event); bounded.
+_unknown_events_logged: set[tuple[str, str]] = set()

@@ -1,0 +1,354 @@
+"""
+:class:`Session`: one consumer instance at work on a connection, from the handshake to the end.
+
+It is what a :class:`~easy_channels.connection.Connection` carries (its
+:class:`~easy_channels.connection.Host`): the connect sequence (middleware, groups,
+``on_connect``, accept or refuse), the bounded queue that one worker task empties in order,
+the socket's groups and layer channel (through the hub), the layer messages meant for it, and
+the disconnect sequence, which runs at once even while a handler is still busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from . import counters, processes
+from .connection import Connection, State
+from .dispatch import Dispatcher
+from .exceptions import LayerUnavailable, Reject
+from .handlers import call
+from .hub import Hub, Recipient
+from .layer import CALL_TYPE, CLOSE_TYPE, FRAME_TYPE, check_group_name, reap, user_group
+from .middleware import chain_for
+from .protocol import CloseCode, ErrorCode, ProtocolError
+
+if TYPE_CHECKING:
+    from .conf import Config
+
+__all__ = ["Phase", "Session"]
+
+logger = logging.getLogger("easy_channels")
+
+#: Seconds the app waits for its cancelled worker before returning.
+_TASK_END_TIMEOUT = 0.1
+
+_Item = tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]
+
+
+class Phase(enum.Enum):
+    """Where a consumer instance is in its lifecycle (its connection has a State of its own)."""
+
+    NEW = "new"
+    CONNECTING = "connecting"  # the connect sequence runs
+    CONNECTED = "connected"  # accepted: on_disconnect will run
+    REFUSED = "refused"  # refused, failed, or gone before it was accepted
+
+
+class Session:
+    """The runtime of one consumer instance (see the module docstring)."""
+
+    def __init__(
+        self,
+        consumer: Any,
+        connection: Connection,
+        dispatcher: Dispatcher,
+        config: Config,
+        hub: Hub | None,
+    ):
+        self.consumer = consumer
+        self.connection = connection
+        self.dispatcher = dispatcher
+        self.config = config
+        self.hub = hub
+        self.owner = type(consumer).__qualname__
+        self.phase = Phase.NEW
+        self.recipient = Recipient(self.layer_message, config.max_pending_messages, self.owner)
+        self.queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self.pending_bytes = 0  # of the client frames waiting in the queue
+        self.overloaded = counters.DropRun()  # its queue is full, until it empties
+        self.worker: asyncio.Task[None] = asyncio.get_running_loop().create_task(self._work())
+
+    async def open_channel(self) -> str | None:
+        """The socket's channel in the layer, read by the hub (None without a layer)."""
+        if self.hub is None:
+            return None
+        return await self.hub.open_socket(self.recipient, self.config.layer_timeout)
+
+    async def _work(self) -> None:
+        """Handle queued items one at a time, in arrival order."""
+        while True:
+            item = await self.queue.get()
+            if item is None:
+                return
+            if self.queue.empty():
+                self.overloaded.end()
+            fn, args = item
+            try:
+                await fn(*args)
+            except Exception:  # every handler path catches its own; this is a safety net
+                logger.exception("easy_channels: unexpected error in %s", self.owner)
+
+    # -- Host: what the connection tells us ------------------------------------------------------
+
+    def connect_requested(self) -> None:
+        self.queue.put_nowait((self._connect, ()))
+
+    async def frame_received(self, message: dict[str, Any]) -> None:
+        dispatcher = self.dispatcher
+        if dispatcher.middleware and not await dispatcher.admit(message):
+            return
+        config = self.config
+        size = self.connection.codec.size(message)
+        waiting = self.pending_bytes
+        if self.queue.qsize() >= config.max_pending_messages or (
+            waiting and waiting + size > config.max_pending_bytes
+        ):
+            self.overloaded.drop(
+                "overloaded",
+                "easy_channels: dropping frames from %s (%s): %d frames (%d bytes) already wait "
+                "for a handler (EASY_CHANNELS['MAX_PENDING_MESSAGES'] and ['MAX_PENDING_BYTES'])",
+                self.consumer.scope.get("path"),
+                self.owner,
+                self.queue.qsize(),
+                waiting,
+            )
+            await dispatcher.protocol_error(
+                ProtocolError(ErrorCode.OVERLOADED, "Too many messages waiting; slow down.")
+            )
+            return
+        self.pending_bytes += size
+        self.queue.put_nowait((self._handle_frame, (message, size)))
+
+    async def _handle_frame(self, message: dict[str, Any], size: int) -> None:
+        self.pending_bytes -= size
+        if self.connection.writable:
+            await self.dispatcher.handle_frame(message)
+
+    async def disconnected(self, code: int) -> None:
+        self.consumer.close_code = code
+        # Frames not started yet are dropped; the sentinel stops the worker after its current one.
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.pending_bytes = 0
+        self.queue.put_nowait(None)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + float(self.config.disconnect_timeout)
+        await self.leave_all()
+        if self.phase is Phase.CONNECTING:
+            await self._wait_for_worker(deadline)
+        await self._run_disconnect_hooks(code)
+        await self._wait_for_worker(deadline)
+        await self.leave_all()
+
+    async def ended(self) -> None:
+        if self.phase is Phase.CONNECTED:
+            counters.closed()
+            if self.hub is not None:
+                processes.socket_closed(self.hub.layer)
+        worker = self.worker
+        if not worker.done():
+            worker.cancel()
+            # A cancelled task normally ends at once; don't hold the disconnect for one that
+            # doesn't (see layer.reap).
+            _, pending = await asyncio.wait({worker}, timeout=_TASK_END_TIMEOUT)
+            for task in pending:
+                reap(task, self.hub.layer if self.hub is not None else None)
+        if self.recipient.groups:  # cancelled or crashed before a disconnect: don't leak them
+            await self.leave_all()
+        if self.hub is not None:
+            self.hub.close_socket(self.recipient)
+
+    # -- connect ---------------------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        self.phase = Phase.CONNECTING
+        try:
+            await self._connect_sequence()
+        finally:
+            if self.phase is Phase.CONNECTING:
+                self.phase = Phase.REFUSED
+
+    async def _connect_sequence(self) -> None:
+        connection, dispatcher = self.connection, self.dispatcher
+        try:
+            for cls in chain_for(type(self.consumer), self.config.middleware):
+                mw = cls(self.consumer)
+                if "on_connect" in mw.defined_hooks:
+                    await call(mw.on_connect)
+                # Each middleware whose on_connect succeeded gets its on_disconnect, even if a
+                # later one refuses the socket: it may hold something to release.
+                dispatcher.middleware.append(mw)
+            if self.config.user_groups and self.hub is not None:
+                user = self.consumer.scope.get("user")
+                if user is not None and getattr(user, "is_authenticated", False):
+                    await self.join(user_group(user))
+            for group in self.consumer.groups:
+                await self.join(check_group_name(group))
+            await dispatcher.call_lifecycle("on_connect")
+        except LayerUnavailable:
+            await self._refuse(
+                Reject(CloseCode.UNAVAILABLE, "Service unavailable; try again shortly.")
+            )
+            return
+        except Reject as reject:
+            logger.info(
+                "easy_channels: %s refused %s: %s (%s)",
+                self.owner,
+                self.consumer.scope.get("path"),
+                reject.reason,
+                reject.code,
+            )
+            await self._refuse(reject)
+            return
+        except Exception:
+            logger.exception(
+                "easy_channels: on_connect of %s failed for %s",
+                self.owner,
+                self.consumer.scope.get("path"),
+            )
+            await self.leave_all()
+            if connection.accepted:
+                await connection.close_internal_error(f"{self.owner}.on_connect() failed")
+            else:
+                await connection.close(None)
+            return
+        if connection.state is State.CONNECTING:
+            if self.config.auto_accept:
+                await connection.accept()
+            else:
+                logger.warning(
+                    "easy_channels: %s.on_connect() neither accepted nor refused the socket and "
+                    "EASY_CHANNELS['AUTO_ACCEPT'] is False: refusing it. Call self.accept().",
+                    self.owner,
+                )
+                await connection.close(None)
+        if connection.accepted and connection.state is not State.CLOSED:
+            self.phase = Phase.CONNECTED
+            counters.opened()
+            if self.hub is not None:
+                processes.socket_opened(self.hub.layer)
+        else:
+            await self.leave_all()
+
+    async def _refuse(self, reject: Reject) -> None:
+        """Tell the browser why (it can't read a handshake refusal), then close."""
+        await self.leave_all()
+        if not self.connection.writable:
+            return
+        counters.refused(reject.code)
+        await self.connection.refuse(reject.code, reject.reason)
+
+    # -- groups ----------------------------------------------------------------------------------
+
+    def _require_hub(self, method: str) -> Hub:
+        if self.hub is None:
+            raise ImproperlyConfigured(
+                f"{self.owner}.{method}() needs a channel layer: add CHANNEL_LAYERS to "
+                "settings.py (channels.layers.InMemoryChannelLayer for development, "
+                "channels_redis.core.RedisChannelLayer in production)."
+            )
+        return self.hub
+
+    async def join(self, group: str) -> None:
+        """Join ``group`` (ignored once the client has gone)."""
+        hub = self._require_hub("group_add")
+        if self.connection.gone:
+            logger.debug("easy_channels: group_add(%r) after disconnect ignored", group)
+            return
+        await hub.join(self.recipient, group, self.config.layer_timeout)
+        if self.connection.gone:  # the client left while we were joining
+            await self.leave(group)
+
+    async def leave(self, group: str) -> None:
+        """Leave ``group``."""
+        hub = self._require_hub("group_discard")
+        await hub.leave(self.recipient, group, self.config.layer_timeout)
+
+    async def leave_all(self) -> None:
+        if self.hub is not None and self.recipient.groups:
+            await self.hub.leave_all(self.recipient, self.config.layer_timeout)
+
+    # -- layer messages --------------------------------------------------------------------------
+
+    async def layer_message(self, message: dict[str, Any]) -> None:
+        """A message of the socket's channel or of one of its groups (from the hub)."""
+        kind = message.get("type")
+        if kind == FRAME_TYPE:
+            exclude = message.get("exclude")
+            if exclude is None or exclude != self.recipient.channel_name:
+                await self.connection.send_text(message["text"])
+        elif kind == CALL_TYPE:
+            if not self.connection.gone:
+                self._queue_server_call(self.dispatcher.handle_call, message)
+        elif kind == CLOSE_TYPE:
+            await self.connection.close(message.get("code", 4000), message.get("reason"))
+        elif isinstance(kind, str) and not self.connection.gone:
+            self._queue_server_call(self.dispatcher.handle_raw_layer_message, message)
+
+    def _queue_server_call(
+        self, fn: Callable[[dict[str, Any]], Awaitable[None]], message: dict[str, Any]
+    ) -> None:
+        """
+        Queue a server-side call (group_call_event, a raw layer message) behind the handlers.
+
+        Bounded like client frames: a socket whose handlers can't keep up with the calls sent
+        to it would otherwise hold every one of them in memory. Past twice
+        MAX_PENDING_MESSAGES waiting items the call is dropped, counted and logged (once until
+        the queue empties).
+        """
+        if self.queue.qsize() >= 2 * self.config.max_pending_messages:
+            self.overloaded.drop(
+                "overloaded",
+                "easy_channels: %s (%s) handles server events too slowly; dropping %r calls "
+                "until it catches up (EASY_CHANNELS['MAX_PENDING_MESSAGES'])",
+                self.recipient.channel_name,
+                self.owner,
+                message.get("event") or message.get("type"),
+            )
+            return
+        self.queue.put_nowait((fn, (message,)))
+
+    # -- disconnect ------------------------------------------------------------------------------
+
+    async def _run_disconnect_hooks(self, code: int) -> None:
+        """
+        The consumer's on_disconnect (only if the socket was connected), then the middleware's.
+
+        Sync hooks run outside the one thread sync handlers share, so a slow sync handler
+        can't hold up the disconnect.
+        """
+        if self.phase is Phase.CONNECTED:
+            try:
+                await self.dispatcher.call_lifecycle("on_disconnect", code, thread_sensitive=False)
+            except Exception:
+                logger.exception("easy_channels: %s.on_disconnect() failed", self.owner)
+        for mw in reversed(self.dispatcher.middleware):
+            if "on_disconnect" in mw.defined_hooks:
+                try:
+                    await call(mw.on_disconnect, code, thread_sensitive=False)
+                except Exception:
+                    logger.exception(
+                        "easy_channels: %s.on_disconnect() failed", type(mw).__qualname__
+                    )
+
+    async def _wait_for_worker(self, deadline: float) -> None:
+        worker = self.worker
+        if worker.done():
+            return
+        timeout = max(0.0, deadline - asyncio.get_running_loop().time())
+        done, _ = await asyncio.wait({worker}, timeout=timeout)
+        if not done:
+            logger.warning(
+                "easy_channels: a handler of %s was still running %ss after its client left; "
+                "cancelled it (EASY_CHANNELS['DISCONNECT_TIMEOUT'])",
+                self.owner,
+                self.config.disconnect_timeout,
+            )
+            worker.cancel()
+            await asyncio.wait({worker})

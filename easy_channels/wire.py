@@ -1,0 +1,96 @@
+"""
+The wire codec seam: what a :class:`~easy_channels.connection.Connection` needs from the
+protocol its client speaks, so that a second protocol (Socket.IO) can sit beside the JSON one.
+
+A codec turns client frames into :class:`~easy_channels.protocol.Frame` objects and our answers
+(events, acks, errors, a refusal) into text; it holds no state of its own beyond its limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from . import protocol
+from .protocol import Frame
+
+__all__ = ["JSONCodec", "WireCodec"]
+
+
+class WireCodec(Protocol):
+    """The interface a wire protocol implements (see :class:`JSONCodec`)."""
+
+    def heartbeat_reply(self, message: dict[str, Any]) -> str | None:
+        """The answer to a heartbeat frame, sent at once without queueing; None otherwise."""
+        ...
+
+    def size(self, message: dict[str, Any]) -> int:
+        """The bytes of a client frame, as the client sent it (for the queue's byte bound)."""
+        ...
+
+    def decode(self, message: dict[str, Any]) -> Any:
+        """The decoded content of a ``websocket.receive`` (ProtocolError if malformed)."""
+        ...
+
+    def frame(self, decoded: Any) -> Frame:
+        """A decoded message (perhaps rewritten by middleware) as a Frame, or ProtocolError."""
+        ...
+
+    def event(self, event: str, payload: dict[str, Any] | None) -> str:
+        """The text of an event sent to the client."""
+        ...
+
+    def ack(self, ack: str | int, data: Any) -> str:
+        """The text of a handler's answer to a request."""
+        ...
+
+    def error(
+        self, code: str, message: str, ack: str | int | None = None, details: Any = None
+    ) -> str:
+        """The text of an error frame (TypeError/ValueError if ``details`` can't be encoded)."""
+        ...
+
+    def connect_error(self, code: int, reason: str) -> str:
+        """The text telling a client why its connection is refused (browsers can't read it)."""
+        ...
+
+
+class JSONCodec:
+    """easy_channels' own JSON protocol (docs/protocol.md), within the configured limits."""
+
+    __slots__ = ("max_depth", "max_size")
+
+    def __init__(self, max_size: int, max_depth: int):
+        self.max_size = max_size
+        self.max_depth = max_depth
+
+    def heartbeat_reply(self, message: dict[str, Any]) -> str | None:
+        return protocol.PONG_TEXT if protocol.is_heartbeat(message.get("text")) else None
+
+    def size(self, message: dict[str, Any]) -> int:
+        text = message.get("text")
+        return protocol.utf8_size(text) if text is not None else len(message.get("bytes") or b"")
+
+    def decode(self, message: dict[str, Any]) -> Any:
+        return protocol.parse_message(
+            message.get("text"),
+            message.get("bytes"),
+            max_size=self.max_size,
+            max_depth=self.max_depth,
+        )
+
+    def frame(self, decoded: Any) -> Frame:
+        return protocol.frame_from_message(decoded)
+
+    def event(self, event: str, payload: dict[str, Any] | None) -> str:
+        return protocol.encode_event(event, payload)
+
+    def ack(self, ack: str | int, data: Any) -> str:
+        return protocol.encode_ack(ack, data)
+
+    def error(
+        self, code: str, message: str, ack: str | int | None = None, details: Any = None
+    ) -> str:
+        return protocol.encode_error(code, message, ack, details)
+
+    def connect_error(self, code: int, reason: str) -> str:
+        return protocol.encode_connect_error(code, reason)
