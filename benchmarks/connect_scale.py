@@ -2,8 +2,8 @@
 ``python -m benchmarks.connect_scale``: how connecting many sockets to one process scales.
 
 For each layer, a fresh easy_channels server (uvicorn) gets N idle sockets, opened 100
-handshakes at a time by one client process; the table gives the seconds it took, the time per
-1,000 sockets, the ratio to the smaller N (2.0 means linear in N) and the server's resident
+handshakes at a time by one client process; the table gives the seconds it took, the ratio
+to the smaller N (2.0 means linear in N), the server's CPU seconds meanwhile and its resident
 memory per socket (measured after a warm-up of 20 sockets, as ``make bench``'s memory load).
 
 A load, not a test: it prints what it measured and asserts nothing.
@@ -21,25 +21,25 @@ import time
 from pathlib import Path
 
 from .load import close_all, open_many
-from .servers import Pool, rss_kib
+from .servers import Pool, cpu_seconds, rss_kib
 
 
-async def _measure(pool: Pool, layer: str, sockets: int) -> tuple[float, float]:
+async def _measure(pool: Pool, layer: str, sockets: int) -> tuple[float, float, float]:
     server = pool.new("ec-uvicorn", layer, f"scale-{layer}-{sockets}")
     try:
         await close_all(await open_many(server, 20))
         await asyncio.sleep(0.5)
         before = rss_kib(server.pid)
-        started = time.monotonic()
+        started, cpu = time.monotonic(), cpu_seconds(server.pid)
         clients = await open_many(server, sockets, concurrency=100)
-        elapsed = time.monotonic() - started
+        elapsed, cpu = time.monotonic() - started, cpu_seconds(server.pid) - cpu
         try:
             await asyncio.sleep(1.0)
             server.quiesce()
             per_socket = (rss_kib(server.pid) - before) / sockets
         finally:
             await close_all(clients, limit=60)
-        return elapsed, per_socket
+        return elapsed, cpu, per_socket
     finally:
         server.stop()
 
@@ -60,18 +60,16 @@ async def main(argv: list[str] | None = None) -> None:
         for layer in args.layers.split(","):
             first = None
             for count in counts:
-                elapsed, per_socket = await _measure(pool, layer, count)
+                elapsed, cpu, per_socket = await _measure(pool, layer, count)
                 first = first or elapsed
-                rows.append(
-                    (layer, count, elapsed, elapsed / count * 1000, elapsed / first, per_socket)
-                )
+                rows.append((layer, count, elapsed, elapsed / first, cpu, per_socket))
     finally:
         pool.close()
     print(
-        f"{'layer':<8} {'sockets':>8} {'seconds':>8} {'s/1000':>7} {'ratio':>6} {'KiB/socket':>11}"
+        f"{'layer':<8} {'sockets':>8} {'seconds':>8} {'ratio':>6} {'server CPU s':>13} {'KiB/socket':>11}"
     )
-    for layer, count, elapsed, per_k, ratio, kib in rows:
-        print(f"{layer:<8} {count:>8} {elapsed:>8.2f} {per_k:>7.2f} {ratio:>6.2f} {kib:>11.1f}")
+    for layer, count, elapsed, ratio, cpu, kib in rows:
+        print(f"{layer:<8} {count:>8} {elapsed:>8.2f} {ratio:>6.2f} {cpu:>13.2f} {kib:>11.1f}")
     print(f"(server logs: {log_dir})", file=sys.stderr)
 
 

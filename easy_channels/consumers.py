@@ -20,17 +20,12 @@ from .connection import Connection, Receive, Send
 from .dispatch import Dispatcher
 from .handlers import register_tables, tables_for
 from .hub import hub_for
-from .layer import (
-    call_message,
-    check_channel_name,
-    check_group_name,
-    deliver,
-    frame_message,
-    note_serving_loop,
-)
+from .layer import check_group_name, note_serving_loop
 from .middleware import SocketMiddleware
 from .operations import run_operation
+from .outgoing import Outgoing
 from .protocol import CloseCode
+from .sending import asend, channel_message, group_call, group_message
 from .session import Session
 from .wire import JSONCodec
 
@@ -190,26 +185,23 @@ class JSONWebSocket(metaclass=_ConsumerType):
         The frame is encoded once here; members write it as is. With ``exclude_self=True``
         this socket doesn't get it.
         """
-        check_group_name(group)
+        outgoing = group_message(group, event, payload, self.channel_name if exclude_self else None)
         self._require_layer("group_send")
-        message = frame_message(event, payload, self.channel_name if exclude_self else None)
-        return self._run("group_send", self._layer_call, "group_send", group, message)
+        return self._run("group_send", self._send, outgoing)
 
     def group_call_event(
         self, group: str, event: str, payload: dict[str, Any] | None = None
     ) -> Any:
         """Call ``on_<event>(payload)`` server-side in every consumer in ``group``."""
-        check_group_name(group)
+        outgoing = group_call(group, event, payload)
         self._require_layer("group_call_event")
-        message = call_message(event, payload)
-        return self._run("group_call_event", self._layer_call, "group_send", group, message)
+        return self._run("group_call_event", self._send, outgoing)
 
     def send_to(self, channel_name: str, event: str, payload: dict[str, Any] | None = None) -> Any:
         """Send ``{"event": event, **payload}`` to the socket whose ``channel_name`` this is."""
         self._require_layer("send_to")
-        check_channel_name(channel_name)
-        message = frame_message(event, payload)
-        return self._run("send_to", self._layer_call, "send", channel_name, message)
+        outgoing = channel_message(channel_name, event, payload)
+        return self._run("send_to", self._send, outgoing)
 
     def _run(self, name: str, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
         """The public method ``name`` as ``fn(*args)``, from sync or async code (operations.py)."""
@@ -270,10 +262,8 @@ class JSONWebSocket(metaclass=_ConsumerType):
     async def _send_text(self, text: str) -> None:
         await self._started()[0].send_text(text)
 
-    async def _layer_call(self, method: str, target: str, message: dict[str, Any]) -> None:
-        await deliver(
-            self.channel_layer, method, target, message, self._started()[1].config.layer_timeout
-        )
+    async def _send(self, outgoing: Outgoing) -> None:
+        await asend(outgoing, self.channel_layer, self._started()[1].config.layer_timeout)
 
     async def _group_add(self, group: str) -> None:
         await self._started()[1].join(group)

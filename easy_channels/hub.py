@@ -10,50 +10,24 @@ import contextlib
 import logging
 import uuid
 import weakref
-from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any
 
 from . import counters, redis_direct
-from .eager import start_eagerly
 from .exceptions import LayerUnavailable
 from .layer import PerLoop, bounded, reap
-from .readers import read_forever, receiver
+from .readers import read_forever, receiver, wait_until_back
+from .recipient import Recipient
 
-__all__ = ["Recipient", "hub_for"]
+__all__ = ["Hub", "hub_for", "rejoin_all"]
 
 logger = logging.getLogger("easy_channels")
 
 #: Seconds between re-adds of the group channels. channels-redis forgets a membership after
 #: its group_expiry (a day by default): a group that stays populated longer must be re-added.
 REFRESH_SECONDS = 3600.0
-
-
-class Recipient:
-    """
-    One socket as the hub sees it: how to hand it a layer message, and how many of its
-    deliveries wait for a slow client (at most ``limit``; past it, its messages are dropped).
-
-    The socket makes it and gives it to the hub, which keeps the slow-client accounting in it,
-    so the hub never reaches into a consumer.
-    """
-
-    __slots__ = ("channel_name", "deliver", "drops", "groups", "limit", "owner", "stalled")
-
-    def __init__(
-        self,
-        deliver: Callable[[dict[str, Any]], Coroutine[Any, Any, None]],
-        limit: int,
-        owner: str,
-    ):
-        self.deliver = deliver
-        self.limit = limit
-        self.owner = owner  # the consumer class, for log lines
-        self.channel_name: str | None = None
-        #: The groups the socket is in (the hub keeps it: it is the one record of them).
-        self.groups: set[str] = set()
-        self.stalled = 0  # deliveries waiting for this socket's transport
-        self.drops = counters.DropRun()  # past the limit until it catches up
+#: Tries to re-add one group channel after an outage before leaving it to the next refresh.
+REJOIN_ATTEMPTS = 5
 
 
 class Hub:
@@ -74,8 +48,6 @@ class Hub:
         self.limit = 3.0  # the LAYER_TIMEOUT of the last join, for the inbox reader's rejoins
         self.locks: dict[str, asyncio.Lock] = {}
         self.refresher: asyncio.Task[None] | None = None
-        #: deliveries waiting for a socket that reads slowly (kept referenced until done)
-        self.stalled: set[asyncio.Task[None]] = set()
         #: On channels-redis: socket channel -> its socket. A socket's own channel is one of
         #: the inbox's too, so ``send_to`` messages are read by the same reader, and every
         #: message lost for a slow socket is lost here, where it is counted.
@@ -239,14 +211,26 @@ class Hub:
             self.locks.pop(group, None)
 
     async def rejoin(self, limit: float) -> None:
-        """After a layer outage: add every group channel again (a restarted Redis forgot them)."""
+        """
+        After a layer outage: add every group channel again (a restarted Redis forgot them).
+
+        A failed add waits for the layer to be back and is tried again: the first calls after
+        a restart can fail on connections the pool still holds from before it.
+        """
         for group, channel in list(self.channels.items()):
-            try:
-                await bounded(
-                    self.layer, self.layer.group_add(group, channel), f"group_add({group!r})", limit
-                )
-            except LayerUnavailable:
-                return  # down again: the next recovery rejoins
+            for _ in range(REJOIN_ATTEMPTS):
+                if self.channels.get(group) != channel:
+                    break  # left meanwhile
+                try:
+                    await bounded(
+                        self.layer,
+                        self.layer.group_add(group, channel),
+                        f"group_add({group!r})",
+                        limit,
+                    )
+                    break
+                except LayerUnavailable:
+                    await wait_until_back(self.layer, limit)
 
     async def _refresh(self, limit: float) -> None:
         """Re-add the group channels now and then, while there are any."""
@@ -323,47 +307,10 @@ class Hub:
         Give one layer message to one socket without waiting for it (see :meth:`deliver`).
 
         The socket's own messages (``send_to``, a ``close``) come here too, from this hub's
-        inbox or from the socket's own layer reader, so that reader never waits for a slow
-        client either: messages never pile up, unseen, in the channel layer.
+        inbox or its socket readers, so no reader ever waits for a slow client: messages never
+        pile up, unseen, in the channel layer.
         """
-        if member.stalled >= member.limit:
-            member.drops.drop(
-                "slow_client",
-                "easy_channels: %s (%s) reads too slowly; dropping %s for it until it catches "
-                "up (EASY_CHANNELS['MAX_PENDING_MESSAGES'])",
-                member.channel_name,
-                member.owner,
-                f"messages of group {group!r}" if group else "its messages",
-            )
-            return
-        task = _start_eagerly(member.deliver(message))
-        if task is not None:
-            member.stalled += 1
-            self.stalled.add(task)
-            task.add_done_callback(partial(_done, self, member, group))
-
-
-def _done(hub: Hub, member: Recipient, group: str | None, task: asyncio.Task[None]) -> None:
-    hub.stalled.discard(task)
-    member.stalled -= 1
-    if member.stalled == 0:
-        member.drops.end()
-    if not task.cancelled() and task.exception() is not None:
-        logger.error(
-            "easy_channels: could not deliver a message%s to %s",
-            f" of group {group!r}" if group else "",
-            member.channel_name,
-            exc_info=task.exception(),
-        )
-
-
-def _start_eagerly(coro: Any) -> asyncio.Task[Any] | None:
-    """:func:`~easy_channels.eager.start_eagerly`, with an immediate failure logged here."""
-    try:
-        return start_eagerly(coro)
-    except Exception:
-        logger.exception("easy_channels: could not deliver a group message")
-        return None
+        member.hand(message, group)
 
 
 _hubs: PerLoop[Hub] = PerLoop(Hub)

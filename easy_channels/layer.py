@@ -1,9 +1,7 @@
 """
-Our side of the channel layer: the message types sockets exchange, their builders, and the
-helpers that keep a socket's layer receive well-behaved.
-
-Server-side messages travel under fixed types of ours (``easy_channels.*``); a client frame
-never chooses a layer ``type``.
+Our side of the channel layer: group and channel names (and the reserved ones), the serving
+loop of the in-memory layer, bounded layer calls, and the care a layer read needs (cancels that
+a client swallows, read timeouts, outages). What is sent lives in :mod:`easy_channels.outgoing`.
 """
 
 from __future__ import annotations
@@ -11,44 +9,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import threading
-import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.crypto import salted_hmac
 
-from . import counters, protocol, redis_direct
+from . import redis_direct
 from .exceptions import LayerUnavailable
 
 __all__ = [
-    "CALL_TYPE",
-    "CLOSE_TYPE",
-    "FRAME_TYPE",
     "RESERVED_PREFIX",
+    "PerLoop",
     "bounded",
-    "call_message",
     "check_channel_name",
     "check_group_name",
-    "close_message",
-    "deliver",
-    "frame_message",
+    "reap",
     "user_group",
 ]
 
 logger = logging.getLogger("easy_channels")
 
 T = TypeVar("T")
-
-#: Channel-layer message types of ours. A frame already encoded once by the sender.
-FRAME_TYPE = "easy_channels.frame"
-#: Call ``on_<event>`` server-side (group_call_event).
-CALL_TYPE = "easy_channels.call"
-#: Close the receiving socket (close_group, close_user).
-CLOSE_TYPE = "easy_channels.close"
 
 _GROUP_NAME_RE = re.compile(r"[A-Za-z0-9\-_.]{1,99}")
 
@@ -160,36 +143,6 @@ def _is_socket_channel(channel_name: str) -> bool:
     return not channel_name.startswith(RESERVED_PREFIX) or redis_direct.is_socket_channel(
         channel_name
     )
-
-
-def frame_message(
-    event: str, payload: dict[str, Any] | None, exclude: str | None = None
-) -> dict[str, Any]:
-    """The layer message of a send: the frame is encoded once, here, for every receiver."""
-    message = {"type": FRAME_TYPE, "text": protocol.encode_event(event, payload)}
-    if exclude is not None:
-        message["exclude"] = exclude
-    return message
-
-
-def call_message(event: str, payload: dict[str, Any] | None) -> dict[str, Any]:
-    """The layer message of group_call_event: the payload is JSON-encoded once for all members."""
-    if not protocol.is_valid_event_name(event):
-        raise ValueError(f"Invalid event name {event!r}.")
-    if payload is not None and not isinstance(payload, dict):
-        raise TypeError(f"The payload of {event!r} must be a dict, not {type(payload).__name__}.")
-    return {"type": CALL_TYPE, "event": event, "payload": protocol.encode_frame(payload or {})}
-
-
-def close_message(
-    code: int = protocol.CloseCode.PROTOCOL_ABUSE, reason: str | None = None
-) -> dict[str, Any]:
-    """The layer message that makes receiving sockets close themselves."""
-    protocol.check_close_code(code)
-    message: dict[str, Any] = {"type": CLOSE_TYPE, "code": code}
-    if reason:
-        message["reason"] = protocol.truncate_reason(reason)
-    return message
 
 
 _reapers: set[asyncio.Task[None]] = set()
@@ -338,75 +291,3 @@ async def bounded(layer: Any, awaitable: Any, what: str, limit: float) -> Any:
         reason = f"no answer in {limit:g}s" if isinstance(exc, TimeoutError) else repr(exc)
         logger.warning("easy_channels: channel layer unavailable for %s: %s", what, reason)
         raise LayerUnavailable() from exc
-
-
-async def deliver(
-    layer: Any, method: str, target: str, message: dict[str, Any], limit: float
-) -> None:
-    """
-    ``layer.<method>(target, message)`` (``send`` or ``group_send``) as every sender does it.
-
-    Bounded by ``limit`` seconds (see :func:`bounded`). A receiver at capacity (``ChannelFull``)
-    loses this message rather than blocking or breaking the sender: the drop is logged with the
-    channel and counted.
-    """
-    from channels.exceptions import ChannelFull
-
-    try:
-        if method == "group_send" and redis_direct.supports(layer):
-            sending = redis_direct.group_send(layer, target, message)
-            full = await bounded(layer, sending, f"{method}({target!r})", limit)
-            if full:
-                counters.drop("channel_full", full)
-                _warn_full_group(target, full, message.get("type"))
-        else:
-            await bounded(
-                layer, getattr(layer, method)(target, message), f"{method}({target!r})", limit
-            )
-    except ChannelFull:
-        counters.drop("channel_full")
-        logger.warning(
-            "easy_channels: dropped a message to %s (%s): the channel is at capacity",
-            target,
-            message.get("type"),
-        )
-        return
-    except LayerUnavailable:
-        counters.drop("unavailable")
-        raise
-    if method == "group_send":
-        counters.group_send()
-
-
-#: Seconds between two warnings about full member channels of one group.
-FULL_GROUP_WARNING_SECONDS = 60.0
-
-#: group -> (when it was last warned about, messages lost since then)
-_full_groups: OrderedDict[str, tuple[float, int]] = OrderedDict()
-_full_groups_lock = threading.Lock()
-
-
-def _warn_full_group(group: str, full: int, kind: str | None) -> None:
-    """
-    Warn that member channels of ``group`` lost a message: once a minute per group at most.
-
-    A process killed without leaving its groups (SIGKILL; daphne on SIGTERM) stays a member
-    until ``group_expiry`` (a day by default): its channel fills up and then loses every
-    message of the group. One line per send would drown the log; the counter has them all.
-    """
-    now = time.monotonic()
-    with _full_groups_lock:  # sync code sends from threads of its own
-        last, lost = _full_groups.pop(group, (float("-inf"), 0))
-        lost += full
-        warn = now - last >= FULL_GROUP_WARNING_SECONDS
-        _full_groups[group] = (now, 0) if warn else (last, lost)
-        while len(_full_groups) > 1024:
-            _full_groups.popitem(last=False)
-    if warn:
-        logger.warning(
-            "easy_channels: member channel(s) of group %r at capacity lost %d message(s) (last: "
-            "%s); a process that ended without leaving stays a member until group_expiry",
-            group,
-            lost,
-            kind,
-        )

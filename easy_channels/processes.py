@@ -14,11 +14,14 @@ import contextlib
 import logging
 import os
 import socket
+from functools import partial
 from typing import Any
 
 from . import counters, redis_direct
 from .exceptions import LayerUnavailable
-from .layer import PerLoop, bounded, cancel_requested, deliver, reap
+from .layer import PerLoop, bounded, reap
+from .outgoing import Outgoing, deliver
+from .readers import read_forever
 
 __all__ = ["acollect_stats"]
 
@@ -43,6 +46,7 @@ class _Responder:
         self.layer = layer
         self.sockets = 0
         self.task: asyncio.Task[None] | None = None
+        self.joined = float("-inf")  # when it last joined PROCESS_GROUP (the loop's time)
 
     async def run(self) -> None:
         if redis_direct.supports(self.layer):
@@ -55,37 +59,16 @@ class _Responder:
             # The default prefix: channels-redis receives every process-local channel of a
             # process through one key derived from it; another prefix would never be read.
             inbox, channel = None, await self.layer.new_channel()
-        loop = asyncio.get_running_loop()
-        joined = float("-inf")
+        self.joined = float("-inf")
         try:
-            while not cancel_requested():
-                if loop.time() - joined > _REFRESH_SECONDS:
-                    try:
-                        await bounded(
-                            self.layer,
-                            self.layer.group_add(PROCESS_GROUP, channel),
-                            "stats",
-                            _LIMIT,
-                        )
-                        joined = loop.time()
-                    except LayerUnavailable:
-                        await asyncio.sleep(5)
-                        continue
-                try:
-                    async with asyncio.timeout(_REFRESH_SECONDS):
-                        message = await self._receive(channel, inbox)
-                except Exception as exc:  # an outage, or the refresh timeout
-                    if not isinstance(exc, TimeoutError):
-                        joined = float("-inf")
-                        await asyncio.sleep(1)
-                    continue
-                if message is None:
-                    continue
-                if message.get("type") == STATS_REQUEST and message.get("reply_to"):
-                    reply = {"type": STATS_REPLY, "process": process_name(), **counters.stats()}
-                    # A failure is logged by deliver(); the asker sees this process missing.
-                    with contextlib.suppress(LayerUnavailable):
-                        await deliver(self.layer, "send", message["reply_to"], reply, _LIMIT)
+            await read_forever(
+                self.layer,
+                partial(self._next, channel, inbox),
+                self._answer,
+                what="stats requests",
+                limit=_LIMIT,
+                on_back=self._forget_membership,
+            )
         finally:
             # Best effort and quiet: this runs as the process stops serving (or its pools
             # close), and the membership expires in the layer anyway.
@@ -98,6 +81,31 @@ class _Responder:
                     await asyncio.shield(leave)
             except Exception as exc:
                 logger.debug("easy_channels: the stats responder could not leave: %r", exc)
+
+    def _forget_membership(self, outage_began: float) -> None:
+        self.joined = float("-inf")  # a restarted Redis forgot it: join again
+
+    async def _next(self, channel: str, inbox: str | None) -> dict[str, Any] | None:
+        """
+        The next message to ``channel`` (None: none came). Joins PROCESS_GROUP first when it
+        hasn't for ``_REFRESH_SECONDS``: memberships expire in the layer.
+        """
+        loop = asyncio.get_running_loop()
+        if loop.time() - self.joined > _REFRESH_SECONDS:
+            await bounded(self.layer, self.layer.group_add(PROCESS_GROUP, channel), "stats", _LIMIT)
+            self.joined = loop.time()
+        try:
+            async with asyncio.timeout(self.joined + _REFRESH_SECONDS - loop.time()):
+                return await self._receive(channel, inbox)
+        except TimeoutError:
+            return None
+
+    async def _answer(self, message: dict[str, Any]) -> None:
+        if message.get("type") == STATS_REQUEST and message.get("reply_to"):
+            reply = {"type": STATS_REPLY, "process": process_name(), **counters.stats()}
+            # A failure is logged by deliver(); the asker sees this process missing.
+            with contextlib.suppress(LayerUnavailable):
+                await deliver(self.layer, Outgoing.to_channel(message["reply_to"], reply), _LIMIT)
 
     async def _receive(self, channel: str, inbox: str | None) -> dict[str, Any] | None:
         """The next message to ``channel``; None when a blocking read ended without one."""

@@ -23,7 +23,7 @@ from channels.layers import InMemoryChannelLayer
 from .exceptions import LayerUnavailable
 from .layer import PerLoop, bounded, cancel_requested, is_read_timeout, is_unavailable
 
-__all__ = ["read_forever", "receiver"]
+__all__ = ["read_forever", "receiver", "wait_until_back"]
 
 logger = logging.getLogger("easy_channels")
 
@@ -68,7 +68,7 @@ async def read_forever(
                 # 8's 5 s default equals channels-redis' 5 s BZPOPMIN): nothing is wrong.
                 logger.debug("easy_channels: an idle read of %s timed out; again", what)
                 continue
-            unavailable = is_unavailable(exc)
+            unavailable = isinstance(exc, LayerUnavailable) or is_unavailable(exc)
             logger.warning(
                 "easy_channels: receiving %s from the channel layer failed (%r); retrying in %.1fs",
                 what,
@@ -79,7 +79,7 @@ async def read_forever(
             if unavailable:
                 began = loop.time()
                 await asyncio.sleep(delay)
-                await _probes.get(layer).wait_until_back(limit)
+                await wait_until_back(layer, limit)
                 if on_back is not None:
                     on_back(began)
                 delay = FIRST_DELAY
@@ -126,6 +126,11 @@ class _Probe:
 
 
 _probes: PerLoop[_Probe] = PerLoop(_Probe)
+
+
+async def wait_until_back(layer: Any, limit: float) -> None:
+    """Return once ``layer`` answers again (one probe per layer and loop, however many wait)."""
+    await _probes.get(layer).wait_until_back(limit)
 
 
 def receiver(layer: Any, channel: str) -> Callable[[], Awaitable[dict[str, Any]]]:

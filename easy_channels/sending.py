@@ -46,16 +46,8 @@ from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
-from .layer import (
-    call_message,
-    check_channel_name,
-    check_group_name,
-    close_message,
-    deliver,
-    frame_message,
-    serving_loop,
-    user_group,
-)
+from .layer import check_channel_name, check_group_name, serving_loop, user_group
+from .outgoing import Outgoing, call_message, close_message, deliver, frame_message
 from .protocol import CloseCode
 
 __all__ = [
@@ -126,47 +118,51 @@ def _user_group(user: Any, function: str) -> str:
     return user_group(user)
 
 
-# A send, prepared: the layer method to call (group_send or send) and its two arguments.
-_Send = tuple[str, str, dict[str, Any]]
+# -- what is sent: the same builders for consumers and for everything else ----------------------
 
 
-def _group_send(group: str, event: str, payload: Payload) -> _Send:
-    check_group_name(group)
-    return "group_send", group, frame_message(event, payload)
+def group_message(group: str, event: str, payload: Payload, exclude: str | None = None) -> Outgoing:
+    """``{"event": event, **payload}`` for every socket of ``group`` (but ``exclude``)."""
+    return Outgoing.to_group(check_group_name(group), frame_message(event, payload, exclude))
 
 
-def _group_call_event(group: str, event: str, payload: Payload) -> _Send:
-    check_group_name(group)
-    return "group_send", group, call_message(event, payload)
+def group_call(group: str, event: str, payload: Payload) -> Outgoing:
+    """``on_<event>(payload)`` called server-side in every socket of ``group``."""
+    return Outgoing.to_group(check_group_name(group), call_message(event, payload))
 
 
-def _send_to(channel_name: str, event: str, payload: Payload) -> _Send:
-    check_channel_name(channel_name)
-    return "send", channel_name, frame_message(event, payload)
+def channel_message(channel_name: str, event: str, payload: Payload) -> Outgoing:
+    """``{"event": event, **payload}`` for the socket whose channel this is."""
+    return Outgoing.to_channel(check_channel_name(channel_name), frame_message(event, payload))
 
 
-def _close_group(group: str, code: int, reason: str | None) -> _Send:
-    check_group_name(group)
-    return "group_send", group, close_message(code, reason)
+def _close_group(group: str, code: int, reason: str | None) -> Outgoing:
+    return Outgoing.to_group(check_group_name(group), close_message(code, reason))
 
 
-def _user_send(user: Any, function: str, event: str, payload: Payload) -> _Send:
-    return "group_send", _user_group(user, function), frame_message(event, payload)
+def _user_send(user: Any, function: str, event: str, payload: Payload) -> Outgoing:
+    return Outgoing.to_group(_user_group(user, function), frame_message(event, payload))
 
 
-def _close_user(user: Any, function: str, code: int, reason: str | None) -> _Send:
-    return "group_send", _user_group(user, function), close_message(code, reason)
+def _close_user(user: Any, function: str, code: int, reason: str | None) -> Outgoing:
+    return Outgoing.to_group(_user_group(user, function), close_message(code, reason))
 
 
-async def _asend(prepared: _Send) -> None:
-    method, target, message = prepared
-    layer = _layer()
-    limit = _config().layer_timeout
+async def asend(outgoing: Outgoing, layer: Any = None, limit: float | None = None) -> None:
+    """
+    The one async path of every send: ``outgoing`` on ``layer`` (default: the configured
+    layer), within ``limit`` seconds (default: LAYER_TIMEOUT). The sync functions are made
+    from it; a consumer's methods await it with the consumer's own layer.
+    """
+    if layer is None:
+        layer = _layer()
+    if limit is None:
+        limit = _config().layer_timeout
     loop = _in_memory_loop(layer)
     if loop is None or loop is asyncio.get_running_loop():
-        await deliver(layer, method, target, message, limit)
+        await deliver(layer, outgoing, limit)
     else:  # an event loop in another thread than the server's (see the module docstring)
-        await _await_on(loop, lambda: deliver(layer, method, target, message, limit))
+        await _await_on(loop, lambda: asend(outgoing, layer, limit))
 
 
 # -- async -----------------------------------------------------------------------------------------
@@ -174,7 +170,7 @@ async def _asend(prepared: _Send) -> None:
 
 async def agroup_send(group: str, event: str, payload: Payload = None) -> None:
     """Send ``{"event": event, **payload}`` to every socket in ``group``."""
-    await _asend(_group_send(group, event, payload))
+    await asend(group_message(group, event, payload))
 
 
 async def agroup_call_event(group: str, event: str, payload: Payload = None) -> None:
@@ -183,19 +179,19 @@ async def agroup_call_event(group: str, event: str, payload: Payload = None) -> 
 
     ``@server_only`` handlers are reached too; a member without the handler ignores it.
     """
-    await _asend(_group_call_event(group, event, payload))
+    await asend(group_call(group, event, payload))
 
 
 async def asend_to(channel_name: str, event: str, payload: Payload = None) -> None:
     """Send ``{"event": event, **payload}`` to the socket whose ``channel_name`` this is."""
-    await _asend(_send_to(channel_name, event, payload))
+    await asend(channel_message(channel_name, event, payload))
 
 
 async def aclose_group(
     group: str, code: int = CloseCode.PROTOCOL_ABUSE, reason: str | None = None
 ) -> None:
     """Make every socket in ``group`` close itself with ``code`` (1000 or 3000-4999)."""
-    await _asend(_close_group(group, code, reason))
+    await asend(_close_group(group, code, reason))
 
 
 async def auser_send(user: Any, event: str, payload: Payload = None) -> None:
@@ -204,14 +200,14 @@ async def auser_send(user: Any, event: str, payload: Payload = None) -> None:
 
     Needs ``EASY_CHANNELS["USER_GROUPS"]`` (on by default).
     """
-    await _asend(_user_send(user, "auser_send", event, payload))
+    await asend(_user_send(user, "auser_send", event, payload))
 
 
 async def aclose_user(
     user: Any, code: int = CloseCode.PROTOCOL_ABUSE, reason: str | None = None
 ) -> None:
     """Close every socket of ``user`` (a user or its pk): on logout, ban, password change."""
-    await _asend(_close_user(user, "aclose_user", code, reason))
+    await asend(_close_user(user, "aclose_user", code, reason))
 
 
 # -- sync ------------------------------------------------------------------------------------------
@@ -280,19 +276,19 @@ async def _await_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitabl
             raise _stopped(coro, future)
 
 
-def _send_sync(function: str, prepared: _Send, on_commit: bool) -> None:
-    """Send ``prepared`` now, or when the current transaction commits."""
+def _send_sync(function: str, outgoing: Outgoing, on_commit: bool) -> None:
+    """Send ``outgoing`` now, or when the current transaction commits (made from asend)."""
     _refuse_event_loop(function)
-    method, target, message = prepared
     layer = _layer()
     limit = _config().layer_timeout
+    target = outgoing.target
 
     def run() -> None:
         loop = _in_memory_loop(layer)
         if loop is not None:
-            _run_on(loop, lambda: deliver(layer, method, target, message, limit))
+            _run_on(loop, lambda: asend(outgoing, layer, limit))
         else:
-            async_to_sync(deliver)(layer, method, target, message, limit)
+            async_to_sync(asend)(outgoing, layer, limit)
 
     if not on_commit:
         run()
@@ -326,21 +322,21 @@ def group_send(group: str, event: str, payload: Payload = None, *, on_commit: bo
     for the current transaction to commit (outside one it sends at once) and is dropped if it
     rolls back; a send failing after the commit is logged.
     """
-    _send_sync("group_send", _group_send(group, event, payload), on_commit)
+    _send_sync("group_send", group_message(group, event, payload), on_commit)
 
 
 def group_call_event(
     group: str, event: str, payload: Payload = None, *, on_commit: bool = False
 ) -> None:
     """Call ``on_<event>(payload)`` server-side in every socket of ``group`` (see group_send)."""
-    _send_sync("group_call_event", _group_call_event(group, event, payload), on_commit)
+    _send_sync("group_call_event", group_call(group, event, payload), on_commit)
 
 
 def send_to(
     channel_name: str, event: str, payload: Payload = None, *, on_commit: bool = False
 ) -> None:
     """Send ``{"event": event, **payload}`` to one socket by its ``channel_name``."""
-    _send_sync("send_to", _send_to(channel_name, event, payload), on_commit)
+    _send_sync("send_to", channel_message(channel_name, event, payload), on_commit)
 
 
 def close_group(

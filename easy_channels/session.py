@@ -3,16 +3,19 @@
 
 It is what a :class:`~easy_channels.connection.Connection` carries (its
 :class:`~easy_channels.connection.Host`): the connect sequence (middleware, groups,
-``on_connect``, accept or refuse), the bounded queue that one worker task empties in order,
-the socket's groups and layer channel (through the hub), the layer messages meant for it, and
-the disconnect sequence, which runs at once even while a handler is still busy.
+``on_connect``, accept or refuse), the bounded queue that one worker task empties in order
+(both made only when needed), the socket's groups and layer channel (through the hub), the
+layer messages meant for it, and the disconnect sequence, which runs at once even while a
+handler is still busy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +26,12 @@ from .connection import Connection, State
 from .dispatch import Dispatcher
 from .exceptions import LayerUnavailable, Reject
 from .handlers import call
-from .hub import Hub, Recipient
-from .layer import CALL_TYPE, CLOSE_TYPE, FRAME_TYPE, check_group_name, reap, user_group
+from .hub import Hub
+from .layer import check_group_name, reap, user_group
 from .middleware import chain_for
+from .outgoing import CALL_TYPE, CLOSE_TYPE, FRAME_TYPE
 from .protocol import CloseCode, ErrorCode, ProtocolError
+from .recipient import Recipient
 
 if TYPE_CHECKING:
     from .conf import Config
@@ -69,10 +74,14 @@ class Session:
         self.owner = type(consumer).__qualname__
         self.phase = Phase.NEW
         self.recipient = Recipient(self.layer_message, config.max_pending_messages, self.owner)
-        self.queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        #: What waits to be handled, in order, and the task handling it: both exist only
+        #: while there is something to do, so an idle socket holds neither.
+        self.pending: deque[_Item] | None = None
+        self.worker: asyncio.Task[None] | None = None
+        self.stopped = False  # the client has gone: nothing more is started
+        self.context = contextvars.copy_context()  # the ASGI application's, for the worker
         self.pending_bytes = 0  # of the client frames waiting in the queue
         self.overloaded = counters.DropRun()  # its queue is full, until it empties
-        self.worker: asyncio.Task[None] = asyncio.get_running_loop().create_task(self._work())
 
     async def open_channel(self) -> str | None:
         """The socket's channel in the layer, read by the hub (None without a layer)."""
@@ -80,24 +89,44 @@ class Session:
             return None
         return await self.hub.open_socket(self.recipient, self.config.layer_timeout)
 
+    @property
+    def waiting(self) -> int:
+        """How many items wait for the worker (not counting the one it is handling)."""
+        return len(self.pending) if self.pending else 0
+
+    def _put(self, item: _Item) -> None:
+        if self.stopped:
+            return
+        if self.pending is None:
+            self.pending = deque()
+        self.pending.append(item)
+        if self.worker is None:
+            # In the socket's own context, whoever queued the item (a hub reader, for a
+            # server event): asgiref's thread-sensitive executor for sync handlers lives there.
+            self.worker = asyncio.get_running_loop().create_task(
+                self._work(), context=self.context
+            )
+
     async def _work(self) -> None:
-        """Handle queued items one at a time, in arrival order."""
-        while True:
-            item = await self.queue.get()
-            if item is None:
-                return
-            if self.queue.empty():
-                self.overloaded.end()
-            fn, args = item
-            try:
-                await fn(*args)
-            except Exception:  # every handler path catches its own; this is a safety net
-                logger.exception("easy_channels: unexpected error in %s", self.owner)
+        """Handle the waiting items one at a time, in arrival order, then end."""
+        try:
+            while (pending := self.pending) and not self.stopped:
+                fn, args = pending.popleft()
+                if not pending:
+                    self.overloaded.end()
+                try:
+                    await fn(*args)
+                except Exception:  # every handler path catches its own; this is a safety net
+                    logger.exception("easy_channels: unexpected error in %s", self.owner)
+        finally:
+            self.worker = None
+            if not self.pending:
+                self.pending = None
 
     # -- Host: what the connection tells us ------------------------------------------------------
 
     def connect_requested(self) -> None:
-        self.queue.put_nowait((self._connect, ()))
+        self._put((self._connect, ()))
 
     async def frame_received(self, message: dict[str, Any]) -> None:
         dispatcher = self.dispatcher
@@ -106,7 +135,7 @@ class Session:
         config = self.config
         size = self.connection.codec.size(message)
         waiting = self.pending_bytes
-        if self.queue.qsize() >= config.max_pending_messages or (
+        if self.waiting >= config.max_pending_messages or (
             waiting and waiting + size > config.max_pending_bytes
         ):
             self.overloaded.drop(
@@ -115,7 +144,7 @@ class Session:
                 "for a handler (EASY_CHANNELS['MAX_PENDING_MESSAGES'] and ['MAX_PENDING_BYTES'])",
                 self.consumer.scope.get("path"),
                 self.owner,
-                self.queue.qsize(),
+                self.waiting,
                 waiting,
             )
             await dispatcher.protocol_error(
@@ -123,7 +152,7 @@ class Session:
             )
             return
         self.pending_bytes += size
-        self.queue.put_nowait((self._handle_frame, (message, size)))
+        self._put((self._handle_frame, (message, size)))
 
     async def _handle_frame(self, message: dict[str, Any], size: int) -> None:
         self.pending_bytes -= size
@@ -132,11 +161,10 @@ class Session:
 
     async def disconnected(self, code: int) -> None:
         self.consumer.close_code = code
-        # Frames not started yet are dropped; the sentinel stops the worker after its current one.
-        while not self.queue.empty():
-            self.queue.get_nowait()
+        # Frames not started yet are dropped; the worker stops after its current one.
+        self.stopped = True
+        self.pending = None
         self.pending_bytes = 0
-        self.queue.put_nowait(None)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + float(self.config.disconnect_timeout)
         await self.leave_all()
@@ -151,8 +179,9 @@ class Session:
             counters.closed()
             if self.hub is not None:
                 processes.socket_closed(self.hub.layer)
+        self.stopped = True
         worker = self.worker
-        if not worker.done():
+        if worker is not None and not worker.done():
             worker.cancel()
             # A cancelled task normally ends at once; don't hold the disconnect for one that
             # doesn't (see layer.reap).
@@ -302,7 +331,7 @@ class Session:
         MAX_PENDING_MESSAGES waiting items the call is dropped, counted and logged (once until
         the queue empties).
         """
-        if self.queue.qsize() >= 2 * self.config.max_pending_messages:
+        if self.waiting >= 2 * self.config.max_pending_messages:
             self.overloaded.drop(
                 "overloaded",
                 "easy_channels: %s (%s) handles server events too slowly; dropping %r calls "
@@ -312,7 +341,7 @@ class Session:
                 message.get("event") or message.get("type"),
             )
             return
-        self.queue.put_nowait((fn, (message,)))
+        self._put((fn, (message,)))
 
     # -- disconnect ------------------------------------------------------------------------------
 
@@ -339,7 +368,7 @@ class Session:
 
     async def _wait_for_worker(self, deadline: float) -> None:
         worker = self.worker
-        if worker.done():
+        if worker is None or worker.done():
             return
         timeout = max(0.0, deadline - asyncio.get_running_loop().time())
         done, _ = await asyncio.wait({worker}, timeout=timeout)

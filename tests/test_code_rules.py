@@ -29,6 +29,14 @@ def _violations(path: Path) -> list[str]:
         )
         if isinstance(target, ast.Name)
     } | {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    # self._x and cls._x are the class's own only inside a class's methods: in a module-level
+    # function, "cls" is whatever class it was given.
+    in_class = {
+        id(node)
+        for klass in ast.walk(tree)
+        if isinstance(klass, ast.ClassDef)
+        for node in ast.walk(klass)
+    }
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
@@ -39,7 +47,9 @@ def _violations(path: Path) -> list[str]:
             ]
         elif isinstance(node, ast.Attribute) and _private(node.attr):
             base = node.value
-            if isinstance(base, ast.Name) and (base.id in ("self", "cls") or base.id in own):
+            if isinstance(base, ast.Name) and (
+                (base.id in ("self", "cls") and id(node) in in_class) or base.id in own
+            ):
                 continue
             found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
     return found
@@ -55,8 +65,10 @@ def test_the_rule_catches_what_it_is_for(tmp_path):
     sample.write_text(
         "from .hub import _start\n"
         "class A:\n    def f(self, other):\n        return self._x, other._y, A._z\n"
+        "def g(cls):\n    return cls._tables\n"
     )
     assert sorted(_violations(sample)) == [
         "sample.py:1: imports _start from hub",
         "sample.py:4: other._y",
+        "sample.py:6: cls._tables",
     ]

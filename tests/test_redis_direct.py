@@ -15,7 +15,7 @@ from channels_redis.core import RedisChannelLayer
 import easy_channels
 from easy_channels import redis_direct
 from easy_channels.hub import hub_for
-from easy_channels.layer import FRAME_TYPE
+from easy_channels.outgoing import FRAME_TYPE
 from tests.conftest import redis_layer_config, require_redis
 from tests.test_groups import AsyncRoom, join
 from tests.utils import group_members, receive
