@@ -66,7 +66,8 @@ async def main(argv: list[str] | None = None) -> None:
     finally:
         pool.close()
     print(
-        f"{'layer':<8} {'sockets':>8} {'seconds':>8} {'ratio':>6} {'server CPU s':>13} {'KiB/socket':>11}"
+        f"{'layer':<8} {'sockets':>8} {'seconds':>8} {'ratio':>6} {'server CPU s':>13} "
+        f"{'KiB/socket':>11}"
     )
     for layer, count, elapsed, ratio, cpu, kib in rows:
         print(f"{layer:<8} {count:>8} {elapsed:>8.2f} {ratio:>6.2f} {cpu:>13.2f} {kib:>11.1f}")

@@ -103,9 +103,7 @@ class Session:
         if self.worker is None:
             # In the socket's own context, whoever queued the item (a hub reader, for a
             # server event): asgiref's thread-sensitive executor for sync handlers lives there.
-            self.worker = asyncio.get_running_loop().create_task(
-                self._work(), context=self.context
-            )
+            self.worker = asyncio.get_running_loop().create_task(self._work(), context=self.context)
 
     async def _work(self) -> None:
         """Handle the waiting items one at a time, in arrival order, then end."""
