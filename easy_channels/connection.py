@@ -100,7 +100,8 @@ class Connection:
         self.close_code: int | None = None
         self._early: list[str] = []  # frames sent before accept()
         self._fatal: Exception | None = None
-        self._gone_waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        #: Made by the first write that has to wait; done once the client is gone.
+        self._gone_waiter: asyncio.Future[None] | None = None
         self._main_task: asyncio.Task[Any] | None = None
 
     @property
@@ -156,7 +157,7 @@ class Connection:
             self._early.clear()
             if code is not None:
                 self.close_code = code
-        if not self._gone_waiter.done():
+        if self._gone_waiter is not None and not self._gone_waiter.done():
             self._gone_waiter.set_result(None)
 
     # -- writes -------------------------------------------------------------------------------
@@ -267,7 +268,12 @@ class Connection:
         if waiting is None:
             return True
         try:
-            await asyncio.wait({waiting, self._gone_waiter}, return_when=asyncio.FIRST_COMPLETED)
+            gone = self._gone_waiter
+            if gone is None:
+                gone = self._gone_waiter = asyncio.get_running_loop().create_future()
+                if self.state is State.GONE:
+                    gone.set_result(None)
+            await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
             waiting.cancel()
             raise

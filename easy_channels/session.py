@@ -43,6 +43,15 @@ logger = logging.getLogger("easy_channels")
 #: Seconds the app waits for its cancelled worker before returning.
 _TASK_END_TIMEOUT = 0.1
 
+#: Seconds a socket's worker waits for the next client frame before it ends.
+WORKER_LINGER = 2.0
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 _Item = tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]
 
 
@@ -57,6 +66,24 @@ class Phase(enum.Enum):
 
 class Session:
     """The runtime of one consumer instance (see the module docstring)."""
+
+    __slots__ = (
+        "config",
+        "connection",
+        "consumer",
+        "context",
+        "dispatcher",
+        "hub",
+        "overloaded",
+        "owner",
+        "pending",
+        "pending_bytes",
+        "phase",
+        "recipient",
+        "stopped",
+        "wakeup",
+        "worker",
+    )
 
     def __init__(
         self,
@@ -78,6 +105,7 @@ class Session:
         #: while there is something to do, so an idle socket holds neither.
         self.pending: deque[_Item] | None = None
         self.worker: asyncio.Task[None] | None = None
+        self.wakeup: asyncio.Future[None] | None = None  # set while the worker lingers
         self.stopped = False  # the client has gone: nothing more is started
         self.context = contextvars.copy_context()  # the ASGI application's, for the worker
         self.pending_bytes = 0  # of the client frames waiting in the queue
@@ -104,14 +132,42 @@ class Session:
             # In the socket's own context, whoever queued the item (a hub reader, for a
             # server event): asgiref's thread-sensitive executor for sync handlers lives there.
             self.worker = asyncio.get_running_loop().create_task(self._work(), context=self.context)
+        elif self.wakeup is not None and not self.wakeup.done():
+            self.wakeup.set_result(None)
+
+    def _stop(self) -> None:
+        """Start nothing more; a lingering worker ends now."""
+        self.stopped = True
+        if self.wakeup is not None and not self.wakeup.done():
+            self.wakeup.set_result(None)
 
     async def _work(self) -> None:
-        """Handle the waiting items one at a time, in arrival order, then end."""
+        """
+        Handle the waiting items one at a time, in arrival order, then end. After a client
+        frame it waits up to WORKER_LINGER seconds for the next one first: a socket that talks
+        keeps its worker (no task per frame), a silent one holds none.
+        """
+        loop = asyncio.get_running_loop()
+        linger = False
         try:
-            while (pending := self.pending) and not self.stopped:
+            while not self.stopped:
+                pending = self.pending
+                if not pending:
+                    if not linger:
+                        return
+                    linger = False
+                    wakeup = self.wakeup = loop.create_future()
+                    handle = loop.call_later(WORKER_LINGER, _wake, wakeup)
+                    try:
+                        await wakeup
+                    finally:
+                        handle.cancel()
+                        self.wakeup = None
+                    continue
                 fn, args = pending.popleft()
                 if not pending:
                     self.overloaded.end()
+                linger = fn == self._handle_frame
                 try:
                     await fn(*args)
                 except Exception:  # every handler path catches its own; this is a safety net
@@ -160,7 +216,7 @@ class Session:
     async def disconnected(self, code: int) -> None:
         self.consumer.close_code = code
         # Frames not started yet are dropped; the worker stops after its current one.
-        self.stopped = True
+        self._stop()
         self.pending = None
         self.pending_bytes = 0
         loop = asyncio.get_running_loop()
@@ -177,7 +233,7 @@ class Session:
             counters.closed()
             if self.hub is not None:
                 processes.socket_closed(self.hub.layer)
-        self.stopped = True
+        self._stop()
         worker = self.worker
         if worker is not None and not worker.done():
             worker.cancel()
