@@ -10,7 +10,7 @@ BENCH_ARGS ?=
 PYTEST_ARGS ?=
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: demo test bench lint format clean
+.PHONY: demo test bench lint format clean matrix
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.x).")'
@@ -46,6 +46,11 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The core tests on the lowest and the newest supported versions (noxfile.py); needs
+# python3.11 and python3.13 on PATH (pyenv's are found too).
+matrix: $(STAMP)
+	PATH="$$(ls -d $$HOME/.pyenv/versions/3.13*/bin 2>/dev/null | tail -1):$$PATH" $(BIN)/nox $(NOX_ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff format .
