@@ -14,9 +14,9 @@ django_asgi_app = get_asgi_application()  # first: it sets Django up before the 
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from easy_channels.routing import websocket_router  # noqa: E402
+from easy_channels.security import AllowedHostsOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
