@@ -2,12 +2,12 @@
 System checks (``manage.py check``): misconfiguration is reported at startup with the fix,
 instead of surfacing as a refused socket in production.
 
-Ids: ``easy_channels.E0xx`` errors, ``easy_channels.W0xx`` warnings.
+Ids: ``easy_channels.E0xx`` errors, ``easy_channels.W0xx`` warnings. The security checks
+(the ASGI application's origin check, server versions) are in :mod:`easy_channels.security_checks`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,16 +20,18 @@ from . import redis_direct
 from .conf import DEFAULTS, get_config
 from .handlers import tables_for
 
-__all__ = ["check_asgi_application", "check_consumers", "check_server_versions", "check_settings"]
+__all__ = ["check_consumers", "check_settings", "error", "warning"]
 
 _SETTING = "EASY_CHANNELS"
 
 
-def _error(id_: int, msg: str, hint: str, obj: Any = None) -> Error:
+def error(id_: int, msg: str, hint: str, obj: Any = None) -> Error:
+    """``easy_channels.E<id_>``, with the fix in ``hint``."""
     return Error(msg, hint=hint, obj=obj, id=f"easy_channels.E{id_:03d}")
 
 
-def _warning(id_: int, msg: str, hint: str, obj: Any = None) -> Warning:
+def warning(id_: int, msg: str, hint: str, obj: Any = None) -> Warning:
+    """``easy_channels.W<id_>``, with the fix in ``hint``."""
     return Warning(msg, hint=hint, obj=obj, id=f"easy_channels.W{id_:03d}")
 
 
@@ -84,7 +86,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
         return []
     if not isinstance(user, dict):
         return [
-            _error(
+            error(
                 1,
                 f"{_SETTING} must be a dict, not {type(user).__name__}.",
                 f'Write {_SETTING} = {{"URL_PREFIX": "ws/", ...}} in settings.py.',
@@ -93,7 +95,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
     messages: list[Any] = []
     for key in sorted(set(user) - set(DEFAULTS)):
         messages.append(
-            _warning(
+            warning(
                 1,
                 f"{_SETTING} has an unknown key {key!r}; it is ignored.",
                 f"Valid keys: {', '.join(sorted(DEFAULTS))}.",
@@ -103,7 +105,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
     for key in bad_types:
         expected = _TYPES[key][1]
         messages.append(
-            _error(
+            error(
                 2,
                 f"{_SETTING}[{key!r}] is {user[key]!r}; it must be {expected}.",
                 f"Fix {_SETTING}[{key!r}] in settings.py, or remove it to use the "
@@ -127,7 +129,7 @@ def _check_middleware_setting() -> list[Any]:
             load_middleware(path, f"{_SETTING}['MIDDLEWARE']")
         except ImproperlyConfigured as exc:
             messages.append(
-                _error(
+                error(
                     3,
                     str(exc),
                     "Each entry must be the dotted path of an easy_channels.SocketMiddleware "
@@ -142,7 +144,7 @@ def _check_channel_layer() -> list[Any]:
     layers = getattr(settings, "CHANNEL_LAYERS", None)
     if not layers:
         return [
-            _warning(
+            warning(
                 2,
                 "CHANNEL_LAYERS is not configured: groups, group_send(), send_to() and "
                 "user groups won't work.",
@@ -154,7 +156,7 @@ def _check_channel_layer() -> list[Any]:
         ]
     if alias not in layers:
         return [
-            _error(
+            error(
                 4,
                 f"{_SETTING}['CHANNEL_LAYER'] is {alias!r}, which is not in CHANNEL_LAYERS.",
                 f"Use one of {sorted(layers)}.",
@@ -219,7 +221,7 @@ def _check_redis_timeouts(alias: str, layer: Any) -> list[Any]:
         if timeout is not None and timeout <= _BZPOPMIN_SECONDS:
             where = "redis-py's default" if not is_set else "its"
             return [
-                _warning(
+                warning(
                     7,
                     f"CHANNEL_LAYERS[{alias!r}] uses {where} socket_timeout of {timeout:g} s, "
                     f"but channels-redis waits up to {_BZPOPMIN_SECONDS} s for each message: "
@@ -242,14 +244,14 @@ def _check_throttle(throttle: dict[str, Any]) -> list[Any]:
         parse_rate(throttle.get("RATE", DEFAULTS["THROTTLE"]["RATE"]))
     except ValueError as exc:
         messages.append(
-            _error(5, f"{_SETTING}['THROTTLE']['RATE']: {exc}", 'Use "20/s", "100/m" or "1000/h".')
+            error(5, f"{_SETTING}['THROTTLE']['RATE']: {exc}", 'Use "20/s", "100/m" or "1000/h".')
         )
     for key in ("BURST", "CLOSE_AFTER"):
         if key in throttle and not (
             isinstance(throttle[key], int) and not isinstance(throttle[key], bool)
         ):
             messages.append(
-                _error(
+                error(
                     5,
                     f"{_SETTING}['THROTTLE'][{key!r}] must be an integer.",
                     f"Set it to a whole number, like {DEFAULTS['THROTTLE'][key]}.",
@@ -270,10 +272,10 @@ def check_consumers(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
     try:
         routes = registry.routes()
     except RouteConflict as exc:
-        return [_error(7, str(exc), "Remove the route from EASY_CHANNELS['SOCKETS'] or change it.")]
+        return [error(7, str(exc), "Remove the route from EASY_CHANNELS['SOCKETS'] or change it.")]
     except ImproperlyConfigured as exc:
         return [
-            _error(
+            error(
                 6,
                 str(exc),
                 'EASY_CHANNELS["SOCKETS"] maps routes to dotted paths of JSONWebSocket '
@@ -289,7 +291,7 @@ def check_consumers(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
                 load_middleware(entry, f"{name}.middlewares")
             except ImproperlyConfigured as exc:
                 messages.append(
-                    _error(
+                    error(
                         8,
                         str(exc),
                         "List SocketMiddleware subclasses (or their dotted paths).",
@@ -298,7 +300,7 @@ def check_consumers(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
                 )
         for attr in tables_for(cls).unreachable:
             messages.append(
-                _warning(
+                warning(
                     3,
                     f"{name}.{attr}() can never be called: no event name reaches it.",
                     "Event names are 1-100 ASCII letters, digits or underscores, not starting "
@@ -308,107 +310,3 @@ def check_consumers(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
                 )
             )
     return messages
-
-
-# A deployment check (``manage.py check --deploy``), like Django's own security checks: it imports
-# ASGI_APPLICATION, and importing the project's asgi.py is not free of effects. Its
-# AllowedHostsOriginValidator copies ALLOWED_HOSTS when built: run with every check (as
-# ``manage.py test`` does), it froze ["testserver"] before ChannelsLiveServerTestCase added the
-# live server's host, and every handshake got 403. Checks must not change what the app does.
-@register(Tags.security, deploy=True)
-def check_asgi_application(
-    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
-) -> list[Any]:
-    """W004: the websocket branch of ASGI_APPLICATION reaches our router without an origin check."""
-    path = getattr(settings, "ASGI_APPLICATION", None)
-    if not path:
-        return []
-    from django.utils.module_loading import import_string
-
-    try:
-        application = import_string(path)
-    except Exception as exc:  # asgi.py may fail for reasons of its own; say so, don't crash
-        return [
-            _warning(
-                5,
-                f"Could not import ASGI_APPLICATION {path!r} to check it: {exc!r}.",
-                "Make sure ASGI_APPLICATION names your asgi.py's application.",
-            )
-        ]
-    websocket = getattr(application, "application_mapping", {}).get("websocket", application)
-    if _reaches_router_unguarded(websocket, set()):
-        return [
-            _warning(
-                4,
-                "The websocket branch of ASGI_APPLICATION reaches easy_channels' router "
-                "without an origin check: any web site can open sockets with your users' "
-                "cookies (cross-site WebSocket hijacking).",
-                "Wrap it: AllowedHostsOriginValidator(AuthMiddlewareStack(websocket_router)), "
-                "from channels.security.websocket.",
-                path,
-            )
-        ]
-    return []
-
-
-def _reaches_router_unguarded(app: Any, seen: set[int]) -> bool:
-    """Walk wrappers (``inner``/``application``) and URLRouters down to our consumers."""
-    from channels.routing import URLRouter
-    from channels.security.websocket import OriginValidator
-
-    from .consumers import JSONWebSocket
-    from .routing import websocket_router
-
-    if app is None or id(app) in seen:
-        return False
-    seen.add(id(app))
-    if isinstance(app, OriginValidator):
-        return False
-    if app is websocket_router:
-        return True
-    if isinstance(app, type) and issubclass(app, JSONWebSocket):
-        return True
-    consumer = getattr(app, "consumer_class", None)
-    if isinstance(consumer, type) and issubclass(consumer, JSONWebSocket):
-        return True
-    if isinstance(app, URLRouter):
-        return any(
-            _reaches_router_unguarded(getattr(r, "callback", None), seen) for r in app.routes
-        )
-    return any(
-        _reaches_router_unguarded(getattr(app, attr, None), seen)
-        for attr in ("inner", "application", "app")
-    )
-
-
-#: daphne 4.2.2 bounds the size of incoming WebSocket messages and fixes a header-smuggling bug.
-DAPHNE_MINIMUM = (4, 2, 2)
-
-
-@register(Tags.security)
-def check_server_versions(
-    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
-) -> list[Any]:
-    """W006: an installed daphne older than 4.2.2."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        installed = version("daphne")
-    except PackageNotFoundError:
-        return []
-    return _daphne_warnings(installed)
-
-
-def _daphne_warnings(installed: str) -> list[Any]:
-    # Leading digits of each part: "4.2.2rc1" is (4, 2, 2), "5.0.0.post1" is (5, 0, 0).
-    parts = [re.sub(r"\D.*", "", piece) for piece in installed.split(".")[:3]]
-    if tuple(int(p or 0) for p in parts) >= DAPHNE_MINIMUM:
-        return []
-    return [
-        _warning(
-            6,
-            f"daphne {installed} is installed. Versions before 4.2.2 accept WebSocket messages "
-            "of unbounded size and are open to HTTP header smuggling.",
-            "pip install 'daphne>=4.2.2'",
-        )
-    ]

@@ -6,8 +6,9 @@ import pytest
 from django.core.checks import Error, Warning
 
 from easy_channels import JSONWebSocket, register
-from easy_channels.checks import check_asgi_application, check_consumers, check_settings
+from easy_channels.checks import check_consumers, check_settings
 from easy_channels.conf import DEFAULTS
+from easy_channels.security_checks import check_asgi_application
 
 SOCKETS = {"elsewhere/": "tests.elsewhere.ElsewhereConsumer"}
 
@@ -265,7 +266,7 @@ def test_e008_and_w003_consumer_middleware_and_unreachable_handlers(clean_regist
 
 W004_HINT = (
     "Wrap it: AllowedHostsOriginValidator(AuthMiddlewareStack(websocket_router)), from "
-    "channels.security.websocket."
+    "easy_channels.security (it logs what it refuses) or channels.security.websocket."
 )
 
 
@@ -284,8 +285,9 @@ def test_w004_websocket_branch_without_origin_validator(settings, app):
     ]
 
 
-def test_w004_is_quiet_when_guarded(settings):
-    settings.ASGI_APPLICATION = "tests.asgi_apps.guarded"
+@pytest.mark.parametrize("app", ["guarded", "guarded_logging"])
+def test_w004_is_quiet_when_guarded(settings, app):
+    settings.ASGI_APPLICATION = f"tests.asgi_apps.{app}"
     assert check_asgi_application() == []
 
 
@@ -322,7 +324,7 @@ def test_checks_run_through_manage_py_check(settings):
 
 
 def test_installed_daphne_is_recent_enough():
-    from easy_channels.checks import check_server_versions
+    from easy_channels.security_checks import check_server_versions
 
     assert check_server_versions() == []
 
@@ -333,7 +335,7 @@ def test_installed_daphne_is_recent_enough():
      ("5.0.0rc1", False), ("4.2.2.post1", False), ("4.2.1rc9", True)],
 )  # fmt: skip
 def test_old_daphne_is_a_security_warning(installed, warns):
-    from easy_channels.checks import _daphne_warnings
+    from easy_channels.security_checks import _daphne_warnings
 
     warnings = _daphne_warnings(installed)
     assert [w.id for w in warnings] == (["easy_channels.W006"] if warns else [])
