@@ -12,10 +12,8 @@ handler is still busy.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import enum
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +30,7 @@ from .middleware import chain_for
 from .outgoing import CALL_TYPE, CLOSE_TYPE, FRAME_TYPE
 from .protocol import CloseCode, ErrorCode, ProtocolError
 from .recipient import Recipient
+from .worker import Worker
 
 if TYPE_CHECKING:
     from .conf import Config
@@ -42,17 +41,6 @@ logger = logging.getLogger("easy_channels")
 
 #: Seconds the app waits for its cancelled worker before returning.
 _TASK_END_TIMEOUT = 0.1
-
-#: Seconds a socket's worker waits for the next client frame before it ends.
-WORKER_LINGER = 2.0
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-_Item = tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]
 
 
 class Phase(enum.Enum):
@@ -71,18 +59,14 @@ class Session:
         "config",
         "connection",
         "consumer",
-        "context",
         "dispatcher",
         "hub",
         "overloaded",
         "owner",
-        "pending",
         "pending_bytes",
         "phase",
         "recipient",
-        "stopped",
-        "wakeup",
-        "worker",
+        "work",
     )
 
     def __init__(
@@ -101,15 +85,9 @@ class Session:
         self.owner = type(consumer).__qualname__
         self.phase = Phase.NEW
         self.recipient = Recipient(self.layer_message, config.max_pending_messages, self.owner)
-        #: What waits to be handled, in order, and the task handling it: both exist only
-        #: while there is something to do, so an idle socket holds neither.
-        self.pending: deque[_Item] | None = None
-        self.worker: asyncio.Task[None] | None = None
-        self.wakeup: asyncio.Future[None] | None = None  # set while the worker lingers
-        self.stopped = False  # the client has gone: nothing more is started
-        self.context = contextvars.copy_context()  # the ASGI application's, for the worker
         self.pending_bytes = 0  # of the client frames waiting in the queue
         self.overloaded = counters.DropRun()  # its queue is full, until it empties
+        self.work = Worker(self.owner, self.overloaded.end)
 
     async def open_channel(self) -> str | None:
         """The socket's channel in the layer, read by the hub (None without a layer)."""
@@ -117,70 +95,10 @@ class Session:
             return None
         return await self.hub.open_socket(self.recipient, self.config.layer_timeout)
 
-    @property
-    def waiting(self) -> int:
-        """How many items wait for the worker (not counting the one it is handling)."""
-        return len(self.pending) if self.pending else 0
-
-    def _put(self, item: _Item) -> None:
-        if self.stopped:
-            return
-        if self.pending is None:
-            self.pending = deque()
-        self.pending.append(item)
-        if self.worker is None:
-            # In the socket's own context, whoever queued the item (a hub reader, for a
-            # server event): asgiref's thread-sensitive executor for sync handlers lives there.
-            self.worker = asyncio.get_running_loop().create_task(self._work(), context=self.context)
-        elif self.wakeup is not None and not self.wakeup.done():
-            self.wakeup.set_result(None)
-
-    def _stop(self) -> None:
-        """Start nothing more; a lingering worker ends now."""
-        self.stopped = True
-        if self.wakeup is not None and not self.wakeup.done():
-            self.wakeup.set_result(None)
-
-    async def _work(self) -> None:
-        """
-        Handle the waiting items one at a time, in arrival order, then end. After a client
-        frame it waits up to WORKER_LINGER seconds for the next one first: a socket that talks
-        keeps its worker (no task per frame), a silent one holds none.
-        """
-        loop = asyncio.get_running_loop()
-        linger = False
-        try:
-            while not self.stopped:
-                pending = self.pending
-                if not pending:
-                    if not linger:
-                        return
-                    linger = False
-                    wakeup = self.wakeup = loop.create_future()
-                    handle = loop.call_later(WORKER_LINGER, _wake, wakeup)
-                    try:
-                        await wakeup
-                    finally:
-                        handle.cancel()
-                        self.wakeup = None
-                    continue
-                fn, args = pending.popleft()
-                if not pending:
-                    self.overloaded.end()
-                linger = fn == self._handle_frame
-                try:
-                    await fn(*args)
-                except Exception:  # every handler path catches its own; this is a safety net
-                    logger.exception("easy_channels: unexpected error in %s", self.owner)
-        finally:
-            self.worker = None
-            if not self.pending:
-                self.pending = None
-
     # -- Host: what the connection tells us ------------------------------------------------------
 
     def connect_requested(self) -> None:
-        self._put((self._connect, ()))
+        self.work.put(self._connect)
 
     async def frame_received(self, message: dict[str, Any]) -> None:
         dispatcher = self.dispatcher
@@ -189,7 +107,7 @@ class Session:
         config = self.config
         size = self.connection.codec.size(message)
         waiting = self.pending_bytes
-        if self.waiting >= config.max_pending_messages or (
+        if len(self.work) >= config.max_pending_messages or (
             waiting and waiting + size > config.max_pending_bytes
         ):
             self.overloaded.drop(
@@ -198,7 +116,7 @@ class Session:
                 "for a handler (EASY_CHANNELS['MAX_PENDING_MESSAGES'] and ['MAX_PENDING_BYTES'])",
                 self.consumer.scope.get("path"),
                 self.owner,
-                self.waiting,
+                len(self.work),
                 waiting,
             )
             await dispatcher.protocol_error(
@@ -206,7 +124,7 @@ class Session:
             )
             return
         self.pending_bytes += size
-        self._put((self._handle_frame, (message, size)))
+        self.work.put(self._handle_frame, message, size, linger=True)
 
     async def _handle_frame(self, message: dict[str, Any], size: int) -> None:
         self.pending_bytes -= size
@@ -216,8 +134,7 @@ class Session:
     async def disconnected(self, code: int) -> None:
         self.consumer.close_code = code
         # Frames not started yet are dropped; the worker stops after its current one.
-        self._stop()
-        self.pending = None
+        self.work.stop()
         self.pending_bytes = 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + float(self.config.disconnect_timeout)
@@ -233,8 +150,8 @@ class Session:
             counters.closed()
             if self.hub is not None:
                 processes.socket_closed(self.hub.layer)
-        self._stop()
-        worker = self.worker
+        self.work.stop()
+        worker = self.work.task
         if worker is not None and not worker.done():
             worker.cancel()
             # A cancelled task normally ends at once; don't hold the disconnect for one that
@@ -385,7 +302,7 @@ class Session:
         MAX_PENDING_MESSAGES waiting items the call is dropped, counted and logged (once until
         the queue empties).
         """
-        if self.waiting >= 2 * self.config.max_pending_messages:
+        if len(self.work) >= 2 * self.config.max_pending_messages:
             self.overloaded.drop(
                 "overloaded",
                 "easy_channels: %s (%s) handles server events too slowly; dropping %r calls "
@@ -395,7 +312,7 @@ class Session:
                 message.get("event") or message.get("type"),
             )
             return
-        self._put((fn, (message,)))
+        self.work.put(fn, message)
 
     # -- disconnect ------------------------------------------------------------------------------
 
@@ -421,7 +338,7 @@ class Session:
                     )
 
     async def _wait_for_worker(self, deadline: float) -> None:
-        worker = self.worker
+        worker = self.work.task
         if worker is None or worker.done():
             return
         timeout = max(0.0, deadline - asyncio.get_running_loop().time())

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from easy_channels import JSONWebSocket
-from easy_channels import session as session_module
+from easy_channels import worker as worker_module
 from easy_channels.connection import State
 from tests.utils import communicator, receive, request
 
@@ -35,17 +35,17 @@ async def test_an_idle_socket_holds_no_worker_task_and_no_queue(channel_layer, m
     Each socket had a worker task and an asyncio.Queue for life (~5 KiB): now they exist only
     while there is work, and after a client frame the worker lingers WORKER_LINGER seconds.
     """
-    monkeypatch.setattr(session_module, "WORKER_LINGER", 0.2)
+    monkeypatch.setattr(worker_module, "WORKER_LINGER", 0.2)
     comms = [communicator(Room) for _ in range(5)]
     for comm in comms:
         assert (await comm.connect())[0]
     await asyncio.sleep(0.05)
-    assert _tasks("Session._work") == []
+    assert _tasks("Worker._work") == []
     assert (await request(comms[0], "echo", x=1))["data"] == {"x": 1}
-    assert len(_tasks("Session._work")) == 1  # lingering for the next frame
+    assert len(_tasks("Worker._work")) == 1  # lingering for the next frame
     assert (await request(comms[0], "echo", x=2))["data"] == {"x": 2}
     await asyncio.sleep(0.4)
-    assert _tasks("Session._work") == []
+    assert _tasks("Worker._work") == []
     # A lingering worker doesn't hold up a disconnect.
     assert (await request(comms[1], "echo", x=3))["data"] == {"x": 3}
     loop = asyncio.get_running_loop()
