@@ -36,13 +36,7 @@ def check_asgi_application(
     try:
         application = import_string(path)
     except Exception as exc:  # asgi.py may fail for reasons of its own; say so, don't crash
-        return [
-            warning(
-                5,
-                f"Could not import ASGI_APPLICATION {path!r} to check it: {exc!r}.",
-                "Make sure ASGI_APPLICATION names your asgi.py's application.",
-            )
-        ]
+        return [warning(5, *_import_failure(path, exc))]
     websocket = getattr(application, "application_mapping", {}).get("websocket", application)
     if _reaches_router_unguarded(websocket, set()):
         return [
@@ -58,6 +52,32 @@ def check_asgi_application(
             )
         ]
     return []
+
+
+def _import_failure(path: str, exc: Exception) -> tuple[str, str]:
+    """W005's message and hint: a wrong setting, or an error in the project's own asgi.py."""
+    import traceback
+
+    module = path.rpartition(".")[0]
+    if isinstance(exc, ModuleNotFoundError) and exc.name and module.startswith(exc.name):
+        return (
+            f"ASGI_APPLICATION is {path!r}, but there is no module {exc.name!r}.",
+            "Set ASGI_APPLICATION to the dotted path of your asgi.py's application, such as "
+            "'myproject.asgi.application'.",
+        )
+    if isinstance(exc, ImportError) and "does not define" in str(exc):
+        return (
+            f"ASGI_APPLICATION is {path!r}, but {module!r} has no attribute "
+            f"{path.rpartition('.')[2]!r}.",
+            f"Name the object {module}.py defines for the server (usually 'application').",
+        )
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" ({frame.filename}, line {frame.lineno})" if frame else ""
+    return (
+        f"Importing ASGI_APPLICATION {path!r} raised {exc!r}{where}: the setting is right, "
+        "your asgi.py (or what it imports) fails.",
+        "Fix that error; run 'python -c \"import " + module + "\"' to see the traceback.",
+    )
 
 
 def _reaches_router_unguarded(app: Any, seen: set[int]) -> bool:

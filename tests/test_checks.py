@@ -295,6 +295,18 @@ def test_w005_asgi_application_that_does_not_import(settings):
     settings.ASGI_APPLICATION = "tests.nope.application"
     (warning,) = check_asgi_application()
     assert warning.id == "easy_channels.W005"
+    assert "there is no module 'tests.nope'" in warning.msg
+    assert "'myproject.asgi.application'" in warning.hint
+
+
+def test_w005_tells_a_wrong_attribute_from_an_error_in_asgi_py(settings):
+    settings.ASGI_APPLICATION = "tests.asgi_apps.nope"
+    (warning,) = check_asgi_application()
+    assert "has no attribute 'nope'" in warning.msg
+    settings.ASGI_APPLICATION = "tests.asgi_broken.application"
+    (warning,) = check_asgi_application()
+    assert "RuntimeError('the project's own bug')" in warning.msg.replace('"', "'")
+    assert "asgi_broken.py, line" in warning.msg and "your asgi.py" in warning.msg
 
 
 def test_w004_runs_with_deploy_only_and_never_imports_the_app_otherwise(settings):
