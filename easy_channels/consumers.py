@@ -13,14 +13,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from channels.layers import BaseChannelLayer, get_channel_layer
-from django.core.exceptions import ImproperlyConfigured
 
 from . import protocol
 from .connection import Connection, Receive, Send
 from .dispatch import Dispatcher
 from .handlers import register_tables, tables_for
 from .hub import hub_for
-from .layer import check_group_name, note_serving_loop
+from .layer import check_group_name, no_layer, note_serving_loop
 from .middleware import SocketMiddleware
 from .operations import run_operation
 from .outgoing import Outgoing
@@ -213,11 +212,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
                 raise RuntimeError(
                     f"{type(self).__qualname__}.{method}() called before the consumer started."
                 )
-            raise ImproperlyConfigured(
-                f"{type(self).__qualname__}.{method}() needs a channel layer: add "
-                "CHANNEL_LAYERS to settings.py (channels.layers.InMemoryChannelLayer for "
-                "development, channels_redis.core.RedisChannelLayer in production)."
-            )
+            raise no_layer(type(self).__qualname__, method)
         return self.channel_layer
 
     # -- ASGI ----------------------------------------------------------------------------------

@@ -41,6 +41,15 @@ _GROUP_NAME_RE = re.compile(r"[A-Za-z0-9\-_.]{1,99}")
 RESERVED_PREFIX = "easy_channels."
 
 
+def no_layer(owner: str, method: str) -> ImproperlyConfigured:
+    """The error of a consumer method that needs a channel layer when none is configured."""
+    return ImproperlyConfigured(
+        f"{owner}.{method}() needs a channel layer: add CHANNEL_LAYERS to settings.py "
+        "(channels.layers.InMemoryChannelLayer for development, "
+        "channels_redis.core.RedisChannelLayer in production)."
+    )
+
+
 def check_group_name(group: object) -> str:
     """
     Refuse a bad group name at the caller, not with a TypeError deep in the layer.

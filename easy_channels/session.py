@@ -17,15 +17,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ImproperlyConfigured
-
 from . import counters, processes
 from .connection import Connection, State
 from .dispatch import Dispatcher
 from .exceptions import LayerUnavailable, Reject
 from .handlers import call
 from .hub import Hub
-from .layer import check_group_name, reap, user_group
+from .layer import check_group_name, no_layer, reap, user_group
 from .middleware import chain_for
 from .outgoing import CALL_TYPE, CLOSE_TYPE, FRAME_TYPE
 from .protocol import CloseCode, ErrorCode, ProtocolError
@@ -248,11 +246,7 @@ class Session:
 
     def _require_hub(self, method: str) -> Hub:
         if self.hub is None:
-            raise ImproperlyConfigured(
-                f"{self.owner}.{method}() needs a channel layer: add CHANNEL_LAYERS to "
-                "settings.py (channels.layers.InMemoryChannelLayer for development, "
-                "channels_redis.core.RedisChannelLayer in production)."
-            )
+            raise no_layer(self.owner, method)
         return self.hub
 
     async def join(self, group: str) -> None:
