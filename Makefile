@@ -6,11 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 DEMO_STAMP := $(VENV)/.installed-demo
 BENCH_STAMP := $(VENV)/.installed-bench
+DOCS_STAMP := $(VENV)/.installed-docs
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: demo test bench lint format clean matrix
+.PHONY: demo test bench docs lint format clean matrix
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.x).")'
@@ -39,6 +40,15 @@ $(BENCH_STAMP): $(BIN)/python setup.cfg setup.py
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
+$(DOCS_STAMP): $(BIN)/python setup.cfg setup.py
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	@touch $@
+
+# The Sphinx site (docs/), warnings as errors, into docs/_build/html.
+docs: $(DOCS_STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "Built docs/_build/html/index.html"
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -57,4 +67,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache db.sqlite3 staticfiles
+	rm -rf $(VENV) docs/_build build dist *.egg-info .pytest_cache .ruff_cache db.sqlite3 staticfiles

@@ -3,13 +3,14 @@ System checks (``manage.py check``): misconfiguration is reported at startup wit
 instead of surfacing as a refused socket in production.
 
 Ids: ``easy_channels.E0xx`` errors, ``easy_channels.W0xx`` warnings. The security checks
-(the ASGI application's origin check, server versions) are in :mod:`easy_channels.security_checks`.
+(the ASGI application's origin check, server versions) and W008 (ASGI_APPLICATION serves the
+routes) are in :mod:`easy_channels.security_checks`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import AppConfig
 from django.conf import settings
@@ -20,7 +21,17 @@ from . import redis_direct
 from .conf import DEFAULTS, get_config
 from .handlers import tables_for
 
-__all__ = ["check_consumers", "check_settings", "error", "warning"]
+if TYPE_CHECKING:
+    from .registry import Route
+
+__all__ = [
+    "check_consumers",
+    "check_development_server",
+    "check_settings",
+    "error",
+    "registered_routes",
+    "warning",
+]
 
 _SETTING = "EASY_CHANNELS"
 
@@ -76,6 +87,12 @@ _TYPES = {
 def _bad_types(user: dict[str, Any]) -> list[str]:
     """Keys of the user's EASY_CHANNELS dict whose value has the wrong type, in _TYPES order."""
     return [key for key, (test, _) in _TYPES.items() if key in user and not test(user[key])]
+
+
+def _settings_reported() -> bool:
+    """EASY_CHANNELS is no dict or has a value of the wrong type: check_settings reports it."""
+    user = getattr(settings, _SETTING, None)
+    return user is not None and (not isinstance(user, dict) or bool(_bad_types(user)))
 
 
 @register(Tags.compatibility)
@@ -266,9 +283,8 @@ def check_consumers(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
     from .middleware import load_middleware
     from .registry import RouteConflict, registry
 
-    user = getattr(settings, _SETTING, None)
-    if user is not None and (not isinstance(user, dict) or _bad_types(user)):
-        return []  # check_settings reports it
+    if _settings_reported():
+        return []
     try:
         routes = registry.routes()
     except RouteConflict as exc:
@@ -310,3 +326,43 @@ def check_consumers(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
                 )
             )
     return messages
+
+
+def registered_routes() -> list[Route]:
+    """Every route, or none when check_settings or check_consumers reports an error instead."""
+    from .registry import registry
+
+    if _settings_reported():
+        return []
+    try:
+        return registry.routes()
+    except ImproperlyConfigured:  # E006/E007
+        return []
+
+
+@register(Tags.compatibility)
+def check_development_server(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[Any]:
+    """
+    W009: DEBUG is on and consumers are registered, but daphne is not an installed app.
+
+    Then ``manage.py runserver`` is Django's WSGI server, which answers every handshake with a 404.
+    daphne listed after django.contrib.staticfiles is daphne's own error (daphne.E001, which stops
+    runserver), not repeated here. Reads settings and the app registry only: no asgi.py import.
+    """
+    from django.apps import apps
+
+    if not settings.DEBUG or apps.is_installed("daphne") or not registered_routes():
+        return []
+    return [
+        warning(
+            9,
+            'DEBUG is on and consumers are registered, but "daphne" is not in INSTALLED_APPS: '
+            "manage.py runserver is then Django's WSGI server, which serves no WebSockets "
+            "(every socket's handshake gets a 404).",
+            'Put "daphne" first in INSTALLED_APPS (pip install "django-easy-channels[daphne]"), '
+            'or, if you serve with uvicorn in development, add "easy_channels.W009" to '
+            "SILENCED_SYSTEM_CHECKS.",
+        )
+    ]

@@ -58,6 +58,10 @@ class Route:
         body = self.route[1:] if self.route.startswith("^") else self.route
         return "^" + re.escape(prefix) + body
 
+    def shown(self, prefix: str) -> str:
+        """The route as a path (``/ws/chat/<str:room>/``), for logs, checks and commands."""
+        return "/" + self.full_route(prefix).lstrip("^/")
+
     def url_pattern(self, prefix: str) -> URLPattern:
         make = re_path if self.is_regex else django_path
         # django-stubs types path() for views; Channels' URLRouter takes ASGI apps in them.

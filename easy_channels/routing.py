@@ -11,9 +11,10 @@ In asgi.py::
     })
 
 The router is built on first use, so importing it before Django's apps are ready is fine, and
-rebuilt when the registry or the EASY_CHANNELS setting changes. A path no route matches closes
-the handshake (logged) instead of raising in the server. ``websocket_urlpatterns`` is the plain
-list, for projects that compose their own ``URLRouter``.
+rebuilt when the registry or the EASY_CHANNELS setting changes. A handshake to a path no route
+matches is logged and, instead of raising in the server, accepted and closed with 4404 (after a
+``connect_error`` frame), which a browser can read and the browser client does not retry.
+``websocket_urlpatterns`` is the plain list, for projects that compose their own ``URLRouter``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from channels.routing import URLRouter
 from django.core.signals import setting_changed
 from django.urls import re_path
 
+from .connection import Connection
 from .registry import registry
+from .wire import JSONCodec
 
 if TYPE_CHECKING:
     from .conf import Config
@@ -48,6 +51,10 @@ def get_urlpatterns() -> list[Any]:
 
 #: Seconds between two warnings about one unknown path (scanners would flood the log).
 UNKNOWN_PATH_WARNING_SECONDS = 60.0
+#: Close code and reason of a handshake no route matches (HTTP's 404 in the private 4xxx range,
+#: as 4401 and 4403 are for refusals).
+UNKNOWN_PATH_CLOSE_CODE = 4404
+UNKNOWN_PATH_REASON = "No route for this path."
 _unknown_paths: OrderedDict[str, float] = OrderedDict()
 
 
@@ -78,7 +85,7 @@ def _warn_unknown_path(path: str) -> None:
         _unknown_paths.popitem(last=False)
     from .conf import get_config
 
-    routes = ", ".join(route.full_route(get_config().url_prefix) for route in registry.routes())
+    routes = ", ".join(route.shown(get_config().url_prefix) for route in registry.routes())
     guess = _near_miss(path)
     logger.warning(
         "easy_channels: no socket route for path %r%s. Served (URL_PREFIX %r): %s",
@@ -90,13 +97,27 @@ def _warn_unknown_path(path: str) -> None:
 
 
 async def _unknown_path(scope: dict[str, Any], receive: Receive, send: Send) -> None:
-    """Refuse a handshake no route matches: an ordinary 403, not a traceback in the server."""
-    _warn_unknown_path(str(scope.get("path")))
+    """
+    Refuse a handshake no route matches (logged) so that the client can tell why.
+
+    Refused as ``Reject`` refuses (:meth:`Connection.refuse`): accepted, told why in a
+    ``connect_error`` frame, then closed with 4404. A refusal before accept is an HTTP 403 that
+    reaches JavaScript as a bare 1006, which the browser client would retry forever; and daphne
+    drops close reasons, so the frame is what carries the reason on every server.
+    """
+    path = str(scope.get("path"))
+    _warn_unknown_path(path)
     if scope.get("type") != "websocket":
         return
     message = await receive()
-    if message["type"] == "websocket.connect":
-        await send({"type": "websocket.close"})
+    if message["type"] != "websocket.connect":
+        return
+    from .conf import get_config
+
+    config = get_config()
+    codec = JSONCodec(config.max_message_size, config.max_json_depth)
+    connection = Connection(send, codec, owner="websocket_router", path=path, max_early=0)
+    await connection.refuse(UNKNOWN_PATH_CLOSE_CODE, UNKNOWN_PATH_REASON)
 
 
 class _LazyRouter:

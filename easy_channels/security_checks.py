@@ -1,21 +1,27 @@
 """
-The security system checks: W004 (ASGI_APPLICATION reaches our router without an origin check),
-W005 (ASGI_APPLICATION doesn't import) and W006 (an old daphne).
+The checks of the ASGI application and the server: W004 (ASGI_APPLICATION reaches our router
+without an origin check), W005 (ASGI_APPLICATION doesn't import), W006 (an old daphne) and W008
+(ASGI_APPLICATION doesn't reach the registered routes). W004 and W008 look into the application
+with one walk, :func:`_walk`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import Tags, register
 
-from .checks import warning
+from .checks import registered_routes, warning
 
-__all__ = ["check_asgi_application", "check_server_versions"]
+if TYPE_CHECKING:
+    from .consumers import JSONWebSocket
+
+__all__ = ["check_asgi_application", "check_asgi_routes", "check_server_versions"]
 
 
 # A deployment check (``manage.py check --deploy``), like Django's own security checks: it imports
@@ -37,8 +43,7 @@ def check_asgi_application(
         application = import_string(path)
     except Exception as exc:  # asgi.py may fail for reasons of its own; say so, don't crash
         return [warning(5, *_import_failure(path, exc))]
-    websocket = getattr(application, "application_mapping", {}).get("websocket", application)
-    if _reaches_router_unguarded(websocket, set()):
+    if _walk(application, through_origin_check=False).anything:
         return [
             warning(
                 4,
@@ -63,7 +68,7 @@ def _import_failure(path: str, exc: Exception) -> tuple[str, str]:
         return (
             f"ASGI_APPLICATION is {path!r}, but there is no module {exc.name!r}.",
             "Set ASGI_APPLICATION to the dotted path of your asgi.py's application, such as "
-            "'myproject.asgi.application'.",
+            "'mysite.asgi.application'.",
         )
     if isinstance(exc, ImportError) and "does not define" in str(exc):
         return (
@@ -80,34 +85,112 @@ def _import_failure(path: str, exc: Exception) -> tuple[str, str]:
     )
 
 
-def _reaches_router_unguarded(app: Any, seen: set[int]) -> bool:
-    """Walk wrappers (``inner``/``application``) and URLRouters down to our consumers."""
+# Deployment only, like W004: it imports ASGI_APPLICATION (see the comment above W004).
+@register(Tags.urls, deploy=True)
+def check_asgi_routes(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[Any]:
+    """W008: routes are registered, but ASGI_APPLICATION reaches neither our router nor them."""
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    routes = registered_routes()
+    if not path or not routes:
+        return []
+    from django.utils.module_loading import import_string
+
+    from .conf import get_config
+
+    try:
+        application = import_string(path)
+    except Exception:  # W005 reports it
+        return []
+    reached = _walk(application, through_origin_check=True)
+    if reached.router:
+        return []
+    missing = [route for route in routes if route.consumer not in reached.consumers]
+    if not missing:
+        return []
+    prefix = get_config().url_prefix
+    unreachable = ", ".join(route.shown(prefix) for route in missing)
+    if reached.consumers:
+        msg = (
+            "ASGI_APPLICATION serves only some socket routes: it reaches some registered "
+            f"consumers but not easy_channels' router. Unreachable: {unreachable}."
+        )
+    else:
+        msg = (
+            "ASGI_APPLICATION serves no socket route: it reaches neither easy_channels' router "
+            f"nor any registered consumer. Unreachable: {unreachable}."
+        )
+    return [
+        warning(
+            8,
+            msg,
+            'Route websockets to easy_channels: "websocket": AllowedHostsOriginValidator('
+            "AuthMiddlewareStack(websocket_router)), with websocket_router from "
+            "easy_channels.routing, or include easy_channels.routing.websocket_urlpatterns in "
+            "your own URLRouter. If an app of yours reaches them in a way this check cannot see "
+            '(it follows inner, application and app attributes), add "easy_channels.W008" to '
+            "SILENCED_SYSTEM_CHECKS.",
+            path,
+        )
+    ]
+
+
+@dataclass
+class _Reached:
+    """What a walk of an ASGI application found."""
+
+    #: easy_channels.routing.websocket_router, which serves every registered route.
+    router: bool = False
+    #: JSONWebSocket subclasses reached as classes or as their as_asgi() apps.
+    consumers: set[type[JSONWebSocket]] = field(default_factory=set)
+
+    @property
+    def anything(self) -> bool:
+        return self.router or bool(self.consumers)
+
+
+def _walk(application: Any, *, through_origin_check: bool) -> _Reached:
+    """
+    What the websocket side of an ASGI application reaches of easy_channels.
+
+    An ASGI app can't be asked where it routes, so this looks at the attributes Channels' own
+    apps (and most middleware) keep: a ProtocolTypeRouter's ``application_mapping`` (its
+    "websocket" branch only), a URLRouter's routes, a wrapper's ``inner``/``application``/``app``,
+    an ``as_asgi()`` app's ``consumer_class``. An app of the project's own that calls another
+    without keeping it in such an attribute hides it. W004 asks what is reached before an origin
+    check (``through_origin_check=False``: an OriginValidator ends the walk), W008 what is
+    reached at all.
+    """
     from channels.routing import URLRouter
     from channels.security.websocket import OriginValidator
 
     from .consumers import JSONWebSocket
     from .routing import websocket_router
 
-    if app is None or id(app) in seen:
-        return False
-    seen.add(id(app))
-    if isinstance(app, OriginValidator):
-        return False
-    if app is websocket_router:
-        return True
-    if isinstance(app, type) and issubclass(app, JSONWebSocket):
-        return True
-    consumer = getattr(app, "consumer_class", None)
-    if isinstance(consumer, type) and issubclass(consumer, JSONWebSocket):
-        return True
-    if isinstance(app, URLRouter):
-        return any(
-            _reaches_router_unguarded(getattr(r, "callback", None), seen) for r in app.routes
-        )
-    return any(
-        _reaches_router_unguarded(getattr(app, attr, None), seen)
-        for attr in ("inner", "application", "app")
-    )
+    found = _Reached()
+    seen: set[int] = set()
+    todo = [application]
+    while todo:
+        app = todo.pop()
+        if app is None or id(app) in seen:
+            continue
+        seen.add(id(app))
+        if isinstance(app, OriginValidator) and not through_origin_check:
+            continue
+        if app is websocket_router:
+            found.router = True
+            continue
+        consumer = app if isinstance(app, type) else getattr(app, "consumer_class", None)
+        if isinstance(consumer, type) and issubclass(consumer, JSONWebSocket):
+            found.consumers.add(consumer)
+            continue
+        mapping = getattr(app, "application_mapping", None)
+        if isinstance(mapping, dict):
+            todo.append(mapping.get("websocket"))
+        elif isinstance(app, URLRouter):
+            todo += [getattr(route, "callback", None) for route in app.routes]
+        else:
+            todo += [getattr(app, attr, None) for attr in ("inner", "application", "app")]
+    return found
 
 
 #: daphne 4.2.2 bounds the size of incoming WebSocket messages and fixes a header-smuggling bug.

@@ -6,15 +6,16 @@ import pytest
 from django.core.checks import Error, Warning
 
 from easy_channels import JSONWebSocket, register
-from easy_channels.checks import check_consumers, check_settings
+from easy_channels.checks import check_consumers, check_development_server, check_settings
 from easy_channels.conf import DEFAULTS
-from easy_channels.security_checks import check_asgi_application
+from easy_channels.security_checks import check_asgi_application, check_asgi_routes
 
 SOCKETS = {"elsewhere/": "tests.elsewhere.ElsewhereConsumer"}
 
 
 def test_the_test_project_is_clean():
     assert check_settings() == [] and check_consumers() == [] and check_asgi_application() == []
+    assert check_asgi_routes() == [] and check_development_server() == []
 
 
 def test_e001_not_a_dict(settings):
@@ -270,7 +271,7 @@ W004_HINT = (
 )
 
 
-@pytest.mark.parametrize("app", ["unguarded", "unguarded_own_router"])
+@pytest.mark.parametrize("app", ["unguarded", "unguarded_own_router", "wrapped_unguarded"])
 def test_w004_websocket_branch_without_origin_validator(settings, app):
     settings.ASGI_APPLICATION = f"tests.asgi_apps.{app}"
     assert check_asgi_application() == [
@@ -296,7 +297,7 @@ def test_w005_asgi_application_that_does_not_import(settings):
     (warning,) = check_asgi_application()
     assert warning.id == "easy_channels.W005"
     assert "there is no module 'tests.nope'" in warning.msg
-    assert "'myproject.asgi.application'" in warning.hint
+    assert "'mysite.asgi.application'" in warning.hint
 
 
 def test_w005_tells_a_wrong_attribute_from_an_error_in_asgi_py(settings):
@@ -353,3 +354,184 @@ def test_old_daphne_is_a_security_warning(installed, warns):
     assert [w.id for w in warnings] == (["easy_channels.W006"] if warns else [])
     if warns:
         assert installed in warnings[0].msg and "daphne>=4.2.2" in warnings[0].hint
+
+
+def _ids(*, deploy: bool) -> list[str]:
+    """The ids of everything Django's check framework reports now."""
+    from django.core.checks import run_checks
+
+    return [m.id for m in run_checks(include_deployment_checks=deploy)]
+
+
+def _w008(*, deploy: bool = True) -> list[Warning]:
+    from django.core.checks import run_checks
+
+    messages = run_checks(include_deployment_checks=deploy)
+    return [m for m in messages if m.id == "easy_channels.W008"]
+
+
+W008_HINT = (
+    'Route websockets to easy_channels: "websocket": AllowedHostsOriginValidator('
+    "AuthMiddlewareStack(websocket_router)), with websocket_router from easy_channels.routing, "
+    "or include easy_channels.routing.websocket_urlpatterns in your own URLRouter. If an app of "
+    "yours reaches them in a way this check cannot see (it follows inner, application and app "
+    'attributes), add "easy_channels.W008" to SILENCED_SYSTEM_CHECKS.'
+)
+ALL_ROUTES = r"/ws/chat/<str:name>/, /ws/echo/(?P<n>\d+)/$, /ws/private/, /ws/elsewhere/"
+
+
+@pytest.mark.parametrize("app", ["tests.asgi_apps.django_only", "tests.asgi_http_only.application"])
+def test_w008_asgi_application_without_a_websocket_branch(settings, app):
+    settings.ASGI_APPLICATION = app
+    assert _w008() == [
+        Warning(
+            "ASGI_APPLICATION serves no socket route: it reaches neither easy_channels' router "
+            f"nor any registered consumer. Unreachable: {ALL_ROUTES}.",
+            hint=W008_HINT,
+            obj=app,
+            id="easy_channels.W008",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("app", "unreachable"),
+    [
+        # Through an origin check, AuthMiddlewareStack and a nested URLRouter.
+        ("own_router_partial", r"/ws/echo/(?P<n>\d+)/$, /ws/private/"),
+        ("unguarded_own_router", r"/ws/chat/<str:name>/, /ws/echo/(?P<n>\d+)/$, /ws/private/"),
+    ],
+)
+def test_w008_own_urlrouter_that_leaves_registered_routes_out(settings, app, unreachable):
+    settings.ASGI_APPLICATION = f"tests.asgi_apps.{app}"
+    assert _w008() == [
+        Warning(
+            "ASGI_APPLICATION serves only some socket routes: it reaches some registered "
+            f"consumers but not easy_channels' router. Unreachable: {unreachable}.",
+            hint=W008_HINT,
+            obj=f"tests.asgi_apps.{app}",
+            id="easy_channels.W008",
+        )
+    ]
+
+
+def test_w008_names_routes_with_the_url_prefix(settings):
+    settings.EASY_CHANNELS = {"URL_PREFIX": "sockets/", "SOCKETS": SOCKETS}
+    settings.ASGI_APPLICATION = "tests.asgi_apps.django_only"
+    (warning,) = _w008()
+    assert warning.msg.endswith(
+        r"Unreachable: /sockets/chat/<str:name>/, /sockets/echo/(?P<n>\d+)/$, /sockets/private/, "
+        "/sockets/elsewhere/."
+    )
+
+
+@pytest.mark.parametrize(
+    "app",
+    ["guarded", "guarded_logging", "unguarded", "wrapped_guarded", "own_router_with_ours"],
+)
+def test_w008_is_quiet_when_asgi_application_reaches_the_routes(settings, app):
+    settings.ASGI_APPLICATION = f"tests.asgi_apps.{app}"
+    assert _w008() == []
+
+
+def test_w008_is_quiet_without_routes_or_an_application_to_look_into(settings, clean_registry):
+    settings.ASGI_APPLICATION = "tests.nope.application"
+    ids = _ids(deploy=True)
+    assert "easy_channels.W005" in ids and "easy_channels.W008" not in ids
+    settings.ASGI_APPLICATION = "tests.asgi_broken.application"
+    ids = _ids(deploy=True)
+    assert "easy_channels.W005" in ids and "easy_channels.W008" not in ids
+    del settings.ASGI_APPLICATION
+    assert _w008() == []
+    settings.ASGI_APPLICATION = "tests.asgi_apps.django_only"
+    clean_registry._registry = {}
+    settings.EASY_CHANNELS = {}
+    assert _w008() == []  # no routes: nothing to serve
+
+
+def test_w008_runs_with_deploy_only_and_never_imports_the_app_otherwise(settings, monkeypatch):
+    """Like W004 (see security_checks.py): manage.py test must not import asgi.py."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "tests.asgi_http_only", raising=False)
+    settings.ASGI_APPLICATION = "tests.asgi_http_only.application"
+    assert _w008(deploy=False) == []
+    assert "tests.asgi_http_only" not in sys.modules
+    assert len(_w008(deploy=True)) == 1
+    assert "tests.asgi_http_only" in sys.modules
+
+
+W009 = Warning(
+    'DEBUG is on and consumers are registered, but "daphne" is not in INSTALLED_APPS: manage.py '
+    "runserver is then Django's WSGI server, which serves no WebSockets (every socket's "
+    "handshake gets a 404).",
+    hint='Put "daphne" first in INSTALLED_APPS (pip install "django-easy-channels[daphne]"), or, '
+    'if you serve with uvicorn in development, add "easy_channels.W009" to '
+    "SILENCED_SYSTEM_CHECKS.",
+    id="easy_channels.W009",
+)
+
+
+def test_w009_development_server_without_daphne(settings):
+    from django.core.checks import run_checks
+
+    settings.DEBUG = True
+    assert [m for m in run_checks() if m.id == "easy_channels.W009"] == [W009]
+
+
+def test_w009_is_quiet_without_debug_or_consumers(settings, clean_registry):
+    assert "easy_channels.W009" not in _ids(deploy=False)  # the test settings: DEBUG = False
+    settings.DEBUG = True
+    clean_registry._registry = {}
+    settings.EASY_CHANNELS = {}
+    assert "easy_channels.W009" not in _ids(deploy=False)
+
+
+def test_w009_through_manage_py_check_and_silenced(settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.DEBUG = True
+    out = StringIO()
+    call_command("check", stdout=out, stderr=out)
+    assert "(easy_channels.W009) DEBUG is on and consumers are registered" in out.getvalue()
+    settings.SILENCED_SYSTEM_CHECKS = ["easy_channels.W009"]
+    out = StringIO()
+    call_command("check", stdout=out, stderr=out)
+    assert "W009" not in out.getvalue() and "(1 silenced)" in out.getvalue()
+
+
+def _manage_py_check(*args: str, settings_module: str) -> str:
+    """``manage.py check`` in a process of its own (daphne's app must not load into this one)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result.stdout + result.stderr
+
+
+def test_the_example_project_is_clean_in_development_and_deployment():
+    """daphne first in INSTALLED_APPS and DEBUG on (make demo): no W009; asgi.py reaches W008's
+    routes through the origin check: nothing from easy_channels with --deploy either."""
+    out = _manage_py_check(settings_module="example_project.settings")
+    assert "System check identified no issues" in out, out
+    out = _manage_py_check("--deploy", settings_module="example_project.settings")
+    assert "security.W" in out and "easy_channels." not in out, out
+
+
+def test_w009_leaves_daphne_after_staticfiles_to_daphne():
+    """daphne's own check is an error that stops runserver: W009 would only repeat it."""
+    out = _manage_py_check(settings_module="tests.settings_daphne_last")
+    assert "(daphne.E001) Daphne must be listed before django.contrib.staticfiles" in out, out
+    assert "easy_channels.W009" not in out, out

@@ -1,6 +1,7 @@
 """
-README.rst stays true: its ``.. code-block:: python`` blocks run, in order, in one namespace,
-and each example behaves as the text around it says.
+README.rst and its pages stay true: their ``.. code-block:: python`` blocks (README.rst, then
+the topic and reference pages of docs/, see tests.utils.DOC_PAGES) run, in order, in one
+namespace, and each example behaves as the text around it says.
 """
 
 from __future__ import annotations
@@ -245,6 +246,39 @@ def test_readme_renders_without_warnings():
         writer="null",
         settings_overrides={"report_level": 2, "halt_level": 2},
     )
+
+
+#: Where README.rst's links and images point, so that they work on the package index too.
+REPOSITORY = "https://github.com/brenodega28/django_easy_channels/blob/HEAD/"
+RAW = "https://raw.githubusercontent.com/brenodega28/django_easy_channels/HEAD/"
+
+
+def test_readme_links_work_on_the_package_index():
+    """PyPI shows README.rst alone: a relative link or image there leads nowhere."""
+    from tests.utils import ROOT
+
+    text = README.read_text()
+    targets = re.findall(r"`[^`]*<([^>]+)>`_", text)
+    targets += re.findall(r"^\s*\.\. (?:image|figure):: (\S+)", text, re.M)
+    targets += re.findall(r"^\.\. _[^:]+: (\S+)", text, re.M)
+    assert targets
+    for target in targets:
+        assert target.startswith("https://"), f"relative link in README.rst: {target}"
+        for base in (REPOSITORY, RAW):
+            if target.startswith(base):
+                path = target[len(base) :].partition("#")[0]
+                assert (ROOT / path).is_file(), f"README.rst links to a missing file: {path}"
+    assert not re.search(r"(?<![`\w])`[^`<>]+`_", text), "README.rst links to its own sections"
+
+
+def test_package_metadata_names_the_project():
+    from importlib.metadata import metadata
+
+    meta = metadata("django-easy-channels")
+    assert meta["Author"] == "Breno Gomes"
+    urls = dict(url.split(", ", 1) for url in meta.get_all("Project-URL") or [])
+    assert {"Documentation", "Source", "Issues", "Changelog"} <= set(urls)
+    assert urls["Changelog"] == REPOSITORY + "CHANGELOG.rst"
 
 
 def test_health_view_returns_the_counters(ns):

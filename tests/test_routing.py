@@ -68,12 +68,42 @@ async def test_router_serves_registered_routes(channel_layer):
     await elsewhere.disconnect()
 
 
-async def test_unknown_path_is_refused_cleanly(caplog):
-    comm = communicator(websocket_router, "/ws/nope/")
-    assert await comm.connect() == (False, 1000)
+async def assert_no_route(path: str) -> None:
+    """A handshake to ``path`` is accepted, told why in a connect_error, then closed with 4404."""
+    comm = communicator(websocket_router, path)
+    # Accepted, so that a browser sees the close code (a refused handshake is a bare 1006).
+    assert await comm.connect() == (True, None)
+    assert await comm.receive_output(1) == {
+        "type": "websocket.send",
+        "text": '{"event":"connect_error","code":4404,"message":"No route for this path."}',
+    }
+    assert await comm.receive_output(1) == {
+        "type": "websocket.close",
+        "code": 4404,
+        "reason": "No route for this path.",
+    }
+    assert await comm.receive_nothing()
+    await comm.wait(1)  # the app has returned
+
+
+async def test_unknown_path_is_accepted_and_closed_with_4404(caplog):
+    await assert_no_route("/ws/nope/")
     assert "no socket route for path '/ws/nope/'" in caplog.text
     assert not [r for r in caplog.records if r.exc_info]
-    await comm.wait(1)
+
+
+async def test_unknown_path_of_another_scope_type_is_only_logged(caplog):
+    sent = []
+
+    async def receive():
+        raise AssertionError("nothing is read from an HTTP request to an unknown path")
+
+    async def send(message):
+        sent.append(message)
+
+    await websocket_router({"type": "http", "path": "/ws/nope-http/"}, receive, send)
+    assert sent == []
+    assert "no socket route for path '/ws/nope-http/'" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -85,13 +115,11 @@ async def test_an_unknown_path_names_the_routes_and_a_near_miss(caplog, path, me
 
     routing._unknown_paths.clear()
     for _ in range(2):  # warned once a minute per path
-        comm = communicator(websocket_router, path)
-        assert await comm.connect() == (False, 1000)
-        await comm.wait(1)
+        await assert_no_route(path)
     lines = [r.getMessage() for r in caplog.records if "no socket route" in r.getMessage()]
     assert len(lines) == 1, lines
     assert f"no socket route for path {path!r} (did you mean {meant!r}?)." in lines[0]
-    assert "Served (URL_PREFIX 'ws/'): ws/chat/<str:name>/, ^ws/echo/(?P<n>" in lines[0]
+    assert "Served (URL_PREFIX 'ws/'): /ws/chat/<str:name>/, /ws/echo/(?P<n>" in lines[0]
 
 
 async def test_url_prefix_setting(settings):
@@ -100,11 +128,11 @@ async def test_url_prefix_setting(settings):
     assert (await comm.connect())[0]
     assert (await request(comm, "echo"))["data"] == {"n": "7"}
     await comm.disconnect()
-    assert (await communicator(websocket_router, "/ws/echo/7/").connect())[0] is False
+    await assert_no_route("/ws/echo/7/")
 
 
 async def test_registering_later_rebuilds_the_router(clean_registry):
-    assert (await communicator(websocket_router, "/ws/late/").connect())[0] is False  # built now
+    await assert_no_route("/ws/late/")  # the router is built now
 
     @register("late/")
     class Late(JSONWebSocket):

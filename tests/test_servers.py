@@ -67,6 +67,31 @@ async def test_rejection_reaches_the_client_with_its_code(server):
     assert info.value.rcvd.code == 4401
 
 
+@pytest.fixture(scope="module", params=["uvicorn", "daphne"])
+def router_server(request):
+    """``websocket_router`` itself behind a real server (a server per module, as ``server``)."""
+    with serve("tests.servers.asgi:router_application", kind=request.param) as running:
+        yield running
+
+
+async def test_unknown_path_closes_with_4404_on_every_server(router_server):
+    async with connect(f"{router_server.ws}/ws/nope/", **ORIGIN) as ws:  # accepted, not a 403
+        assert json.loads(await ws.recv()) == {
+            "event": "connect_error",
+            "code": 4404,
+            "message": "No route for this path.",
+        }
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+    assert info.value.rcvd is not None and info.value.rcvd.code == 4404
+    # daphne drops close reasons (hence the connect_error frame); uvicorn passes them on.
+    reason = "" if router_server.kind == "daphne" else "No route for this path."
+    assert info.value.rcvd.reason == reason
+    output = router_server.output()
+    assert "no socket route for path '/ws/nope/'" in output
+    assert "Traceback" not in output, output
+
+
 async def test_broadcast_between_two_real_clients(server):
     async with (
         connect(f"{server}/ws/chat/ana/", **ORIGIN) as ana,

@@ -28,8 +28,13 @@ async def test_refused_connection_is_falsy_and_close_is_readable():
         {"code": 4401, "message": "Authentication required."},
     )
     assert await comm.receive_close() == (4401, "Authentication required.")
-    unknown = await SocketCommunicator("/ws/nope/").connect()
-    assert not unknown and unknown == (False, 1000)
+    unknown = SocketCommunicator("/ws/nope/")
+    assert await unknown.connect()  # accepted too, to tell why: no route
+    assert await unknown.receive_event() == (
+        "connect_error",
+        {"code": 4404, "message": "No route for this path."},
+    )
+    assert await unknown.receive_close() == (4404, "No route for this path.")
 
 
 async def test_emit_receive_event_and_request_keeps_other_frames(channel_layer):

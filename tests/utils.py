@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -52,20 +53,48 @@ async def group_members(layer, group: str) -> set[str]:
     return set(layer.groups.get(group, {}))
 
 
-README = Path(__file__).resolve().parent.parent / "README.rst"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.rst"
+DOCS = ROOT / "docs"
+
+#: The pages whose ``python`` blocks run in one namespace, in this order (tests/test_readme.py):
+#: README.rst's own, then the topic and reference pages it became the landing page of.
+DOC_PAGES = [
+    README,
+    *(DOCS / "topics" / f"{name}.rst" for name in ("consumers", "middleware", "sending")),
+    *(DOCS / "topics" / f"{name}.rst" for name in ("scaling", "testing", "client", "example")),
+    *(DOCS / "ref" / f"{name}.rst" for name in ("commands", "checks", "api", "settings")),
+]
 
 
-def readme_blocks(language: str) -> list[str]:
-    """The ``.. code-block:: <language>`` blocks of README.rst, dedented, in order."""
+def code_blocks(page: Path, language: str) -> list[tuple[str | None, str]]:
+    """``(caption, code)`` of each ``.. code-block:: <language>`` of ``page``, in order."""
     blocks = []
-    lines = README.read_text().splitlines()
+    lines = page.read_text().splitlines()
     for i, line in enumerate(lines):
         if line.strip() != f".. code-block:: {language}":
             continue
-        body = []
+        indent = len(line) - len(line.lstrip())
+        caption, body, options = None, [], True
         for following in lines[i + 1 :]:
-            if following.strip() and not following.startswith((" ", "\t")):
+            depth = len(following) - len(following.lstrip())
+            if following.strip() and depth <= indent:
                 break
+            if options and following.strip().startswith(":"):
+                name, _, value = following.strip()[1:].partition(":")
+                caption = value.strip() if name == "caption" else caption
+                continue
+            options = False
             body.append(following)
-        blocks.append(textwrap.dedent("\n".join(body)).strip("\n"))
+        blocks.append((caption, textwrap.dedent("\n".join(body)).strip("\n")))
     return blocks
+
+
+def fenced_blocks(page: Path, language: str) -> list[str]:
+    """The ```` ```<language> ```` blocks of a Markdown page, in order."""
+    return re.findall(rf"^```{re.escape(language)}\n(.*?)^```$", page.read_text(), re.M | re.S)
+
+
+def readme_blocks(language: str) -> list[str]:
+    """The ``<language>`` blocks of README.rst and its pages (:data:`DOC_PAGES`), in order."""
+    return [code for page in DOC_PAGES for _, code in code_blocks(page, language)]

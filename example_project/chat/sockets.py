@@ -35,7 +35,7 @@ class ChatConsumer(JSONWebSocket):
         query = parse_qs(self.scope["query_string"].decode())
         self.nickname = query.get("nickname", [""])[0].strip()
         if len(self.room) > 50:
-            raise Reject(4404, "Room names are at most 50 characters.")
+            raise Reject(4400, "Room names are at most 50 characters.")
         if not NICKNAME_RE.fullmatch(self.nickname):
             # The page shows this reason: the browser receives it in a connect_error frame.
             raise Reject(4422, "Nicknames are 1-20 letters, digits, '-' or '_'.")

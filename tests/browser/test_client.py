@@ -21,6 +21,7 @@ from easy_channels import __version__
 from tests.liveserver import free_port, serve
 
 APP = "tests.browser.client_site.asgi:application"
+ROUTER_APP = "tests.browser.client_site.asgi:router_application"
 SETTINGS = "tests.browser.client_site.settings"
 WAIT = 10_000  # ms: generous, the machine may be busy with other tests
 
@@ -97,7 +98,7 @@ def test_classic_script_defines_the_global(new_page, site, key):
     ]
     assert api["frozen"] and api["errorIsError"]
     assert api["version"] == __version__
-    assert api["defaults"]["noReconnectCodes"] == [1000, 4000, 4401, 4403]
+    assert api["defaults"]["noReconnectCodes"] == [1000, 4000, 4401, 4403, 4404]
     assert api["defaults"]["heartbeatInterval"] == 25000
     connect(page, f"/ws/lab/{key}/")
     assert page.evaluate("() => s.request('echo', {n: 1})") == {"n": 1}
@@ -393,7 +394,48 @@ def test_connect_error_is_final(new_page, site, key, no_reconnect_codes):
     assert code == "closed"
 
 
-@pytest.mark.parametrize("code", [4403, 4000, 1000])
+def test_a_refusal_for_an_unavailable_layer_is_retried(new_page, site, key):
+    """4503 (the channel layer was down during the connect) is the one refusal worth a retry."""
+    page = open_page(new_page, site)
+    connect(page, f"/ws/unavailable/{key}/", {"reconnectDelay": 20})
+    refusal = {"code": 4503, "message": "Service unavailable; try again shortly."}
+    assert wait_seen(page, "connect_error") == [refusal]
+    assert wait_seen(page, "connect", 2) == [{"reconnect": False}, {"reconnect": True}]
+    assert page.evaluate("() => seen('disconnect')")[0]["willReconnect"] is True
+    assert page.evaluate("() => s.state") == "open"
+    assert stats(site, key)["connects"] == 2
+
+
+# With noReconnectCodes [] the close code (4404) doesn't stop the client: connect_error does.
+@pytest.mark.parametrize("no_reconnect_codes", [None, []])
+def test_a_path_without_a_route_is_final_and_says_why(new_page, no_reconnect_codes):
+    with serve(ROUTER_APP, settings=SETTINGS) as server:  # websocket_router, no route at all
+        page = open_page(new_page, server)
+        page.evaluate(
+            """([url, codes]) => {
+                const options = {reconnectDelay: 20, noReconnectCodes: codes ?? undefined};
+                window.s = track(EasyChannels.connect(url, options));
+            }""",
+            ["/ws/no/such/route/", no_reconnect_codes],
+        )
+        reason = "No route for this path."
+        assert wait_seen(page, "connect_error") == [{"code": 4404, "message": reason}]
+        assert wait_seen(page, "disconnect") == [
+            {"code": 4404, "reason": reason, "wasClean": True, "willReconnect": False}
+        ]
+        time.sleep(0.5)  # a retry would have come after ~20 ms
+        assert page.evaluate("() => [s.state, seen('connect'), seen('reconnecting')]") == [
+            "closed",
+            [{"reconnect": False}],  # one attempt: accepted in order to say why, then closed
+            [],
+        ]
+        assert page.js_errors == []
+        output = server.output()
+    assert output.count("no socket route for path '/ws/no/such/route/'") == 1, output
+    assert "Traceback" not in output, output
+
+
+@pytest.mark.parametrize("code", [4404, 4403, 4000, 1000])
 def test_final_close_codes_are_not_retried(new_page, site, key, code):
     page = open_page(new_page, site)
     connect(page, f"/ws/lab/{key}/", {"reconnectDelay": 20})

@@ -1,6 +1,7 @@
 """
-README.rst's JavaScript examples run in Chromium against README's own consumers
-(tests/browser/client_site/readme.py), and do what the text around them says.
+The JavaScript examples of the docs (docs/topics/client.rst) run in Chromium against the
+docs' own consumers (tests/browser/client_site/readme.py), and do what the text around them
+says.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def test_chat_example(site, new_page):
             return messages;
         }}"""
     )
-    assert messages == [{"message": "Hello World!", "from": "joselito"}]
+    assert messages == ["Hello World!"]
     assert page.js_errors == []
 
 
@@ -81,3 +82,22 @@ def test_module_example(site, new_page):
     page.add_script_tag(type="module", content=f"{module}\nwindow.live = live;")
     page.wait_for_function("() => window.live && window.live.connected")
     assert page.evaluate("() => window.live.options.heartbeatInterval") == 10000
+
+
+def test_raw_websocket_example_of_the_protocol_page(site, new_page):
+    """docs/protocol.md's client without the browser client: JSON.parse(message.data), onopen."""
+    from tests.utils import DOCS, fenced_blocks
+
+    [raw] = fenced_blocks(DOCS / "protocol.md", "javascript")
+    page = new_page()
+    page.goto(f"{site.url}/")
+    received = page.evaluate(
+        f"""async () => {{
+            {raw}
+            while (received.length === 0) await new Promise((r) => setTimeout(r, 20));
+            socket.close();
+            return received;
+        }}"""
+    )
+    assert received == ["Hello World!"]
+    assert page.js_errors == []

@@ -10,6 +10,7 @@ django.setup()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from easy_channels.routing import websocket_router  # noqa: E402
 from tests.servers import consumers  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -28,3 +29,7 @@ application = ProtocolTypeRouter(
         )
     }
 )
+
+#: The package's own router (tests.settings registers its consumers): for what a client of a
+#: path no route matches gets from a real server.
+router_application = ProtocolTypeRouter({"websocket": websocket_router})

@@ -28,7 +28,7 @@ def describe_routes() -> list[dict[str, Any]]:
         chain = chain_for(cls, config.middleware)
         described.append(
             {
-                "route": "/" + route.full_route(prefix).lstrip("^/"),
+                "route": route.shown(prefix),
                 "regex": route.is_regex,
                 "name": route.name,
                 "source": route.source,

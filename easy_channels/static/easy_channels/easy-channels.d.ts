@@ -38,10 +38,12 @@ export interface Options {
   randomizationFactor?: number;
   /**
    * Close codes after which the client does not reconnect: a normal close by the server
-   * (1000), too many protocol errors (4000), and the usual refusals (4401, 4403). Passing a
-   * list replaces the default one (spread `EasyChannels.defaults.noReconnectCodes` to extend
-   * it). A `connect_error` frame and {@link EasyChannelsSocket.close} always stop the client.
-   * @defaultValue `[1000, 4000, 4401, 4403]`
+   * (1000), too many protocol errors (4000), the usual refusals (4401, 4403), and 4404, a path
+   * the server has no route for (`websocket_router`: retrying the same URL can't help). Passing
+   * a list replaces the default one (spread `EasyChannels.defaults.noReconnectCodes` to extend
+   * it). A `connect_error` frame (except code 4503) and {@link EasyChannelsSocket.close} always
+   * stop the client.
+   * @defaultValue `[1000, 4000, 4401, 4403, 4404]`
    */
   noReconnectCodes?: readonly number[];
   /**
@@ -91,7 +93,10 @@ export interface ConnectEvent {
  * stops for good (state `"closed"`): `willReconnect: false` always means it is over.
  */
 export interface DisconnectEvent {
-  /** The close code; 1006 when the connection failed or was dropped by the client. */
+  /**
+   * The close code; 1006 when the connection failed or was dropped by the client, 4404 when
+   * the server has no route for the URL's path.
+   */
   code: number;
   /** The close reason, `"heartbeat timeout"` or `"connect timeout"` for dropped ones. */
   reason: string;
@@ -109,12 +114,14 @@ export interface ReconnectingEvent {
 }
 
 /**
- * Payload of `connect_error`: the server refused the socket (its `Reject`). The close that
- * follows is final: the client does not reconnect. `connect` has fired already for this
- * connection: the server accepts a socket in order to say why it refuses it.
+ * Payload of `connect_error`: the server refused the socket (its `Reject`, or code 4404 when
+ * no route matches the URL's path). The close that follows is final: the client does not
+ * reconnect, except after code 4503 (the server's channel layer was unavailable during the
+ * connect), which it retries with backoff. `connect` has fired already for this connection: the server accepts a socket in
+ * order to say why it refuses it.
  */
 export interface ConnectErrorEvent {
-  /** The close code the server chose, e.g. 4401 or 4403. */
+  /** The close code the server chose, e.g. 4401, 4403, or 4404 (no route for the path). */
   code: number;
   message: string;
 }

@@ -49,6 +49,7 @@
   // does. connect_error, error and ack are protocol frames: the server never sends them as
   // application events.
   const LIFECYCLE_EVENTS = ["connect", "disconnect", "reconnecting"];
+  const UNAVAILABLE = 4503; // connect_error code of a refusal that is retried
 
   /** Defaults of every option; see easy-channels.d.ts for what each does. */
   const defaults = Object.freeze({
@@ -58,7 +59,8 @@
     reconnectDelayMax: 10000,
     reconnectAttempts: Infinity,
     randomizationFactor: 0.5,
-    noReconnectCodes: Object.freeze([1000, 4000, 4401, 4403]),
+    // Normal close, protocol abuse, refusals, and 4404: websocket_router has no such route.
+    noReconnectCodes: Object.freeze([1000, 4000, 4401, 4403, 4404]),
     connectTimeout: 20000,
     requestTimeout: 10000,
     bufferSize: 100,
@@ -591,8 +593,9 @@
         return;
       }
       if (event === "connect_error") {
-        // The server refused this socket and closes it next: final, see _lost().
-        this._refused = true;
+        // The server refused this socket and closes it next: final (see _lost()), except
+        // 4503, a channel layer that was down during the connect, which is worth a retry.
+        this._refused = frame.code !== UNAVAILABLE;
         this._fire("connect_error", { code: frame.code, message: frame.message });
         return;
       }

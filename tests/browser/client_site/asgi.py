@@ -12,6 +12,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from easy_channels.routing import websocket_router  # noqa: E402
 from tests.browser.client_site import consumers, readme  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -22,11 +23,21 @@ application = ProtocolTypeRouter(
                 [
                     path("ws/lab/<str:key>/", consumers.Lab.as_asgi()),
                     path("ws/refuse/<str:key>/", consumers.Refuse.as_asgi()),
-                    # README.rst's own consumers, for its JavaScript examples.
-                    path("ws/chat/<str:name>/", readme.ChatConsumer.as_asgi()),
+                    path("ws/unavailable/<str:key>/", consumers.Unavailable.as_asgi()),
+                    # The docs' own consumers, for their JavaScript examples.
+                    path("ws/chat/<str:room>/", readme.ChatConsumer.as_asgi()),
                     path("ws/counter/", readme.CounterConsumer.as_asgi()),
                 ]
             )
         ),
+    }
+)
+
+#: The same pages with the package's own router as the whole WebSocket app, as a project's
+#: asgi.py has it. This site registers no consumer: no path has a route.
+router_application = ProtocolTypeRouter(
+    {
+        "http": ASGIStaticFilesHandler(django_asgi_app),
+        "websocket": AllowedHostsOriginValidator(websocket_router),
     }
 )

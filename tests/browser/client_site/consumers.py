@@ -76,3 +76,15 @@ class Refuse(JSONWebSocket):
     def on_connect(self):
         stats_for(self.scope)["connects"] += 1
         raise Reject(4401, "Log in first.")
+
+
+class Unavailable(JSONWebSocket):
+    """The channel layer is down for its first connect (4503), up for the next ones."""
+
+    def on_connect(self):
+        from easy_channels import LayerUnavailable
+
+        stats = stats_for(self.scope)
+        stats["connects"] += 1
+        if stats["connects"] == 1:
+            raise LayerUnavailable("The test's layer is down.")
