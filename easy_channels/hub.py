@@ -8,15 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 import weakref
 from functools import partial
 from typing import Any
 
-from . import counters, redis_direct
+from .backends import backend_for
 from .exceptions import LayerUnavailable
-from .layer import PerLoop, bounded, reap
-from .readers import read_forever, receiver, wait_until_back
+from .layer import PerLoop, bounded
+from .readers import wait_until_back
 from .recipient import Recipient
 
 __all__ = ["Hub", "hub_for", "rejoin_all"]
@@ -31,7 +30,7 @@ REJOIN_ATTEMPTS = 5
 
 
 class Hub:
-    """The groups of one channel layer in one event loop (one process, usually)."""
+    """The groups and sockets of one channel layer in one event loop (one process, usually)."""
 
     def __init__(self, layer: Any):
         self.layer = layer
@@ -39,21 +38,14 @@ class Hub:
         self.members: dict[str, dict[Recipient, None]] = {}
         #: group -> the group channel this process joined the layer's group with
         self.channels: dict[str, str] = {}
-        self.readers: dict[str, asyncio.Task[None]] = {}
-        #: On channels-redis: the channel key this hub's group channels share, its one reader,
-        #: and group channel -> group.
-        self.inbox = redis_direct.inbox_name() if redis_direct.supports(layer) else None
-        self.inbox_reader: asyncio.Task[None] | None = None
-        self.groups: dict[str, str] = {}
-        self.limit = 3.0  # the LAYER_TIMEOUT of the last join, for the inbox reader's rejoins
+        #: The channels this hub reads (its groups' and its sockets'), as the layer's backend
+        #: reads them: one task per channel, or one reader for all on channels-redis.
+        self.reads = backend_for(layer).reads(on_back=self._rejoin_after)
+        self.limit = 3.0  # the LAYER_TIMEOUT of the last join, for the rejoins after an outage
         self.locks: dict[str, asyncio.Lock] = {}
         self.refresher: asyncio.Task[None] | None = None
-        #: On channels-redis: socket channel -> its socket. A socket's own channel is one of
-        #: the inbox's too, so ``send_to`` messages are read by the same reader, and every
-        #: message lost for a slow socket is lost here, where it is counted.
+        #: socket channel -> its socket
         self.sockets: dict[str, Recipient] = {}
-        #: On other layers: socket channel -> the task reading it.
-        self.socket_readers: dict[str, asyncio.Task[None]] = {}
 
     # -- sockets' own channels ---------------------------------------------------------------
 
@@ -61,24 +53,20 @@ class Hub:
         """
         A channel of the layer for ``recipient``, read by this hub, which hands it what comes.
 
-        On channels-redis it is a channel of this hub's inbox: channels-redis' own receive
-        keeps a local queue per channel that drops the oldest message, unlogged and uncounted,
-        once a socket falls behind, and blocks in Redis for as long as redis-py's default read
-        timeout; read here, neither happens, and no task per socket is needed. On other layers
-        the hub reads the socket's channel in a task of its own. ``limit`` is LAYER_TIMEOUT.
+        Each message is handed over without waiting for the client: a slow client never holds
+        up the read, so messages never wait, unseen, in the layer until they expire; past
+        ``MAX_PENDING_MESSAGES`` they are dropped and counted. On channels-redis the channel
+        is one of the hub's inbox: channels-redis' own receive keeps a local queue per channel
+        that drops the oldest message, unlogged and uncounted, once a socket falls behind.
+        ``limit`` is LAYER_TIMEOUT.
         """
         self.limit = limit
-        if self.inbox is not None:
-            channel = redis_direct.socket_channel(self.layer, self.inbox)
-            self.sockets[channel] = recipient
-            self._start_inbox_reader()
-        else:
-            channel = await self.layer.new_channel()
-            self.sockets[channel] = recipient
-            self.socket_readers[channel] = asyncio.get_running_loop().create_task(
-                self._read_socket(channel, recipient)
-            )
+        channel = await self.reads.new_channel("socket")
+        self.sockets[channel] = recipient
         recipient.channel_name = channel
+        self.reads.watch(
+            channel, partial(self.hand, recipient), what="a socket's messages", limit=limit
+        )
         return channel
 
     def close_socket(self, recipient: Recipient) -> None:
@@ -86,46 +74,10 @@ class Hub:
         channel = recipient.channel_name
         if channel is None or self.sockets.pop(channel, None) is None:
             return
-        reader = self.socket_readers.pop(channel, None)
-        if reader is not None:
-            reap(reader, self.layer)  # cancels until it ends (redis-py can swallow a cancel)
-        self._stop_inbox_reader_if_idle()
-
-    async def _read_socket(self, channel: str, recipient: Recipient) -> None:
-        """
-        Receive one socket's channel (layers other than channels-redis).
-
-        Each message is handed over without waiting for the client (``hand``): a slow client
-        never holds up this receive, so messages never wait, unseen, in the layer until they
-        expire; past ``MAX_PENDING_MESSAGES`` they are dropped and counted.
-        """
-        await read_forever(
-            self.layer,
-            receiver(self.layer, channel),
-            partial(self._hand_if_open, channel, recipient),
-            what="a socket's messages",
-            limit=self.limit,
-            on_back=self._rejoin_after,
-            until=lambda: channel not in self.sockets,
-        )
-
-    def _hand_if_open(self, channel: str, recipient: Recipient, message: dict[str, Any]) -> None:
-        if channel in self.sockets:
-            self.hand(recipient, message)
-        else:  # a cancel swallowed by the layer's client: the socket is gone
-            logger.debug("easy_channels: dropped a layer message for a finished socket")
+        self.reads.unwatch(channel)
 
     def _rejoin_after(self, outage_began: float) -> None:
         rejoin_all(self.layer, outage_began, self.limit)
-
-    def _start_inbox_reader(self) -> None:
-        if self.inbox_reader is None or self.inbox_reader.done():
-            self.inbox_reader = asyncio.get_running_loop().create_task(self._read_inbox())
-
-    def _stop_inbox_reader_if_idle(self) -> None:
-        if not self.channels and not self.sockets and self.inbox_reader is not None:
-            reap(self.inbox_reader, self.layer)
-            self.inbox_reader = None
 
     # -- membership ------------------------------------------------------------------------------
 
@@ -172,30 +124,20 @@ class Hub:
             wanted = group in self.members
             channel = self.channels.get(group)
             if wanted and channel is None:
-                if self.inbox is not None:
-                    channel = self.inbox + uuid.uuid4().hex
-                else:
-                    channel = await self.layer.new_channel()
+                channel = await self.reads.new_channel("group")
                 await bounded(
                     self.layer, self.layer.group_add(group, channel), f"group_add({group!r})", limit
                 )
                 self.channels[group] = channel
-                loop = asyncio.get_running_loop()
-                if self.inbox is not None:
-                    self.groups[channel] = group
-                    self.limit = limit
-                    self._start_inbox_reader()
-                else:
-                    self.readers[group] = loop.create_task(self._read(group, channel))
+                self.limit = limit
+                self.reads.watch(
+                    channel, partial(self.deliver, group), what=f"group {group!r}", limit=limit
+                )
                 if self.refresher is None or self.refresher.done():
-                    self.refresher = loop.create_task(self._refresh(limit))
+                    self.refresher = asyncio.get_running_loop().create_task(self._refresh(limit))
             elif not wanted and channel is not None:
                 del self.channels[group]
-                if self.inbox is None:
-                    reap(self.readers.pop(group), self.layer)  # cancels until it ends (see reap)
-                else:
-                    del self.groups[channel]
-                    self._stop_inbox_reader_if_idle()
+                self.reads.unwatch(channel)
                 if not self.channels and self.refresher is not None:
                     self.refresher.cancel()
                     self.refresher = None
@@ -240,53 +182,6 @@ class Hub:
         self.refresher = None
 
     # -- delivery --------------------------------------------------------------------------------
-
-    async def _read(self, group: str, channel: str) -> None:
-        """Receive one group channel (layers other than channels-redis)."""
-        await read_forever(
-            self.layer,
-            receiver(self.layer, channel),
-            partial(self._deliver_if_joined, group, channel),
-            what=f"group {group!r}",
-            limit=self.limit,
-            on_back=self._rejoin_after,
-            until=lambda: self.channels.get(group) != channel,
-        )
-
-    async def _deliver_if_joined(self, group: str, channel: str, message: dict[str, Any]) -> None:
-        if self.channels.get(group) == channel:  # else the last member left meanwhile
-            await self.deliver(group, message)
-
-    async def _read_inbox(self) -> None:
-        """Receive the messages of every group and socket channel of this hub (channels-redis)."""
-        inbox = self.inbox
-        assert inbox is not None  # only hubs with an inbox run this reader
-        await read_forever(
-            self.layer,
-            partial(redis_direct.pop, self.layer, inbox),
-            self._route_inbox,
-            what="group messages",
-            limit=self.limit,
-            on_back=self._rejoin_after,
-        )
-
-    async def _route_inbox(self, popped: tuple[list[str], dict[str, Any]]) -> None:
-        inbox = self.inbox
-        assert inbox is not None
-        names, message = popped
-        for name in names:
-            group = self.groups.get(name)
-            if group is not None:
-                await self.deliver(group, message)
-                continue
-            member = self.sockets.get(name)
-            if member is not None:
-                self.hand(member, message)
-            elif redis_direct.is_gone_socket(inbox, name):
-                # A socket of this process that has gone (a group's last member leaving while
-                # a message was on its way loses nobody anything).
-                counters.drop("client_gone")
-                logger.debug("easy_channels: dropped a message for gone socket %s", name)
 
     async def deliver(self, group: str, message: dict[str, Any]) -> None:
         """

@@ -16,7 +16,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from . import counters, protocol, redis_direct
+from . import counters, protocol
+from .backends import backend_for
 from .exceptions import LayerUnavailable
 from .layer import bounded
 
@@ -100,9 +101,9 @@ def close_message(
 
 async def deliver(layer: Any, outgoing: Outgoing, limit: float) -> None:
     """
-    Send ``outgoing`` on ``layer``, as every sender does it: a group message on channels-redis
-    4 as one Lua script (:func:`redis_direct.group_send`), anything else with the layer's own
-    ``group_send`` or ``send``.
+    Send ``outgoing`` on ``layer``, as every sender does it, through the layer's backend
+    (:func:`easy_channels.backends.backend_for`: on channels-redis 4 a group message is one Lua
+    script, elsewhere the layer's own ``group_send``).
 
     Bounded by ``limit`` seconds (see :func:`bounded`). A receiver at capacity (``ChannelFull``)
     loses this message rather than blocking or breaking the sender: the drop is logged with the
@@ -113,15 +114,14 @@ async def deliver(layer: Any, outgoing: Outgoing, limit: float) -> None:
     message, group = outgoing.message, outgoing.group
     what = outgoing.describe()
     try:
-        if group is not None and redis_direct.supports(layer):
-            full = await bounded(layer, redis_direct.group_send(layer, group, message), what, limit)
+        backend = backend_for(layer)
+        if group is not None:
+            full = await bounded(layer, backend.group_send(group, message), what, limit)
             if full:
                 counters.drop("channel_full", full)
                 _warn_full_group(group, full, message.get("type"))
-        elif group is not None:
-            await bounded(layer, layer.group_send(group, message), what, limit)
         else:
-            await bounded(layer, layer.send(outgoing.target, message), what, limit)
+            await bounded(layer, backend.send(outgoing.target, message), what, limit)
     except ChannelFull:
         counters.drop("channel_full")
         logger.warning(

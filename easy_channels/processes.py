@@ -17,7 +17,8 @@ import socket
 from functools import partial
 from typing import Any
 
-from . import counters, redis_direct
+from . import counters
+from .backends import Reads, backend_for
 from .exceptions import LayerUnavailable
 from .layer import PerLoop, bounded, reap
 from .outgoing import Outgoing, deliver
@@ -49,21 +50,17 @@ class _Responder:
         self.joined = float("-inf")  # when it last joined PROCESS_GROUP (the loop's time)
 
     async def run(self) -> None:
-        if redis_direct.supports(self.layer):
-            # Read by one BZPOPMIN at a time (redis_direct.pop), not by channels-redis'
-            # receive: a responder cancelled in there, among its helper tasks and locks, was
-            # seen to outlive three cancels and hold up an event loop's shutdown for good.
-            inbox: str | None = redis_direct.inbox_name()
-            channel = f"{inbox}stats"
-        else:
-            # The default prefix: channels-redis receives every process-local channel of a
-            # process through one key derived from it; another prefix would never be read.
-            inbox, channel = None, await self.layer.new_channel()
+        # On channels-redis a channel of an inbox of its own, read one BZPOPMIN at a time
+        # (redis_direct.pop), not by channels-redis' receive: a responder cancelled in there,
+        # among its helper tasks and locks, was seen to outlive three cancels and hold up an
+        # event loop's shutdown for good.
+        reads = backend_for(self.layer).reads()
+        channel = await reads.new_channel("responder")
         self.joined = float("-inf")
         try:
             await read_forever(
                 self.layer,
-                partial(self._next, channel, inbox),
+                partial(self._next, reads, channel),
                 self._answer,
                 what="stats requests",
                 limit=_LIMIT,
@@ -85,7 +82,7 @@ class _Responder:
     def _forget_membership(self, outage_began: float) -> None:
         self.joined = float("-inf")  # a restarted Redis forgot it: join again
 
-    async def _next(self, channel: str, inbox: str | None) -> dict[str, Any] | None:
+    async def _next(self, reads: Reads, channel: str) -> dict[str, Any] | None:
         """
         The next message to ``channel`` (None: none came). Joins PROCESS_GROUP first when it
         hasn't for ``_REFRESH_SECONDS``: memberships expire in the layer.
@@ -96,7 +93,7 @@ class _Responder:
             self.joined = loop.time()
         try:
             async with asyncio.timeout(self.joined + _REFRESH_SECONDS - loop.time()):
-                return await self._receive(channel, inbox)
+                return await reads.receive(channel)
         except TimeoutError:
             return None
 
@@ -106,14 +103,6 @@ class _Responder:
             # A failure is logged by deliver(); the asker sees this process missing.
             with contextlib.suppress(LayerUnavailable):
                 await deliver(self.layer, Outgoing.to_channel(message["reply_to"], reply), _LIMIT)
-
-    async def _receive(self, channel: str, inbox: str | None) -> dict[str, Any] | None:
-        """The next message to ``channel``; None when a blocking read ended without one."""
-        if inbox is None:
-            message: dict[str, Any] = await self.layer.receive(channel)
-            return message
-        popped = await redis_direct.pop(self.layer, inbox)
-        return None if popped is None else popped[1]
 
 
 _responders: PerLoop[_Responder] = PerLoop(_Responder)

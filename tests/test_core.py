@@ -115,3 +115,30 @@ async def test_group_membership_is_recorded_once(settings):
     assert seen["consumer"] == seen["hub"] == {"core"}
     assert not hasattr(Watch, "_groups") and "_groups" not in vars(Watch())
     await comm.disconnect()
+
+
+async def test_the_backend_is_chosen_once_per_layer_and_only_in_backends_py(channel_layer):
+    """
+    One seam per layer: the hub, the senders and the stats responder ask backend_for(layer),
+    chosen on first use, instead of each call site asking redis_direct.supports() again.
+    """
+    import ast
+    from pathlib import Path
+
+    from channels.layers import InMemoryChannelLayer
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    from easy_channels.backends import Backend, RedisDirect, backend_for
+
+    direct = not isinstance(channel_layer, InMemoryChannelLayer)
+    assert type(backend_for(channel_layer)) is (RedisDirect if direct else Backend)
+    assert backend_for(channel_layer) is backend_for(channel_layer)
+    assert type(backend_for(RedisPubSubChannelLayer())) is Backend
+
+    package = Path(__file__).resolve().parent.parent / "easy_channels"
+    askers = []
+    for module in package.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "supports":
+                askers.append(module.name)
+    assert set(askers) <= {"backends.py", "redis_direct.py"}, askers

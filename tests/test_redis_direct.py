@@ -14,6 +14,7 @@ from channels_redis.core import RedisChannelLayer
 
 import easy_channels
 from easy_channels import redis_direct
+from easy_channels.backends import InboxReads
 from easy_channels.hub import hub_for
 from easy_channels.outgoing import FRAME_TYPE
 from tests.conftest import redis_layer_config, require_redis
@@ -209,11 +210,12 @@ async def test_hub_group_channels_share_one_channel_key_read_by_one_reader(redis
     (b,) = await join(AsyncRoom, "right", n=1)
     hub = hub_for(redis_layer)
     channels = [hub.channels["left"], hub.channels["right"]]
-    assert {redis_layer.non_local_name(c) for c in channels} == {hub.inbox}
-    assert hub.inbox_reader is not None and not hub.readers
+    assert isinstance(hub.reads, InboxReads)  # the backend, chosen once for the layer
+    assert {redis_layer.non_local_name(c) for c in channels} == {hub.reads.inbox}
+    assert hub.reads.reading  # one reader for the groups and the sockets
     await a.disconnect()
     await b.disconnect()
-    assert hub.inbox_reader is None and hub.groups == {}
+    assert not hub.reads.reading and hub.reads.handlers == {}
 
 
 async def test_the_stats_responder_reads_its_own_inbox_and_stops_at_once(redis_layer):
