@@ -122,9 +122,6 @@ async def test_the_backend_is_chosen_once_per_layer_and_only_in_backends_py(chan
     One seam per layer: the hub, the senders and the stats responder ask backend_for(layer),
     chosen on first use, instead of each call site asking redis_direct.supports() again.
     """
-    import ast
-    from pathlib import Path
-
     from channels.layers import InMemoryChannelLayer
     from channels_redis.pubsub import RedisPubSubChannelLayer
 
@@ -134,6 +131,11 @@ async def test_the_backend_is_chosen_once_per_layer_and_only_in_backends_py(chan
     assert type(backend_for(channel_layer)) is (RedisDirect if direct else Backend)
     assert backend_for(channel_layer) is backend_for(channel_layer)
     assert type(backend_for(RedisPubSubChannelLayer())) is Backend
+
+
+def test_no_module_but_backends_py_asks_which_layer_it_is():
+    import ast
+    from pathlib import Path
 
     package = Path(__file__).resolve().parent.parent / "easy_channels"
     askers = []
