@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from . import document, profiling, report
-from .servers import ROOT, SPECS, Pool
+from .servers import ROOT, SPECS, Pool, add_baseline
 from .suite import Config, Suite, to_json
 
 LOADS = ("echo", "fanout", "storm", "memory", "slow")
@@ -92,6 +92,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--seed", type=int, default=6, help="seed of the shuffled server order")
+    p.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also measure easy_channels at commit REV (uvicorn, echo and fan-out), as "
+        "'ec-baseline', from an unpacked copy of that commit: before and after in one run",
+    )
     return p.parse_args(argv)  # fmt: skip
 
 
@@ -169,10 +175,15 @@ def _log_warnings(log_dir: Path, limit: int = 25) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    config = make_config(args)
     run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     out_dir = Path(tempfile.gettempdir()) / "easy_channels_bench" / run_id
     out_dir.mkdir(parents=True)
+    if args.baseline:
+        short = add_baseline(args.baseline, out_dir / "baseline")
+        print(f"baseline: easy_channels at {short}, unpacked in {out_dir / 'baseline'}")
+        if "ec-baseline" not in args.servers:
+            args.servers = (*args.servers, "ec-baseline")
+    config = make_config(args)
     command = ("python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
     print(f"run {run_id}: logs and raw results in {out_dir}", flush=True)
 

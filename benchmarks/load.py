@@ -24,6 +24,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from .members import Members, processes_for
 from .servers import Server, cpu_seconds, cpu_split, rss_kib
 
 #: Text carried by echo requests and broadcasts (same size for every server).
@@ -375,7 +376,23 @@ async def fanout(
     deliveries/s = members x messages / elapsed; latency = send -> last member has it.
     ``on_measure`` is called (start, end) around the measured window (the profiler uses it).
     """
-    sockets, tally = await join_group(server, members, group)
+    processes = processes_for(members)
+    remote: Members | None = None
+    if processes > 1:  # members in worker processes (benchmarks/members.py)
+        remote = Members(server, members, group, processes)
+        try:
+            await remote.ready()
+        except BaseException:
+            await remote.close()
+            raise
+        sockets: list[Client] = []
+        tally: Any = remote
+    else:
+        sockets, tally = await join_group(server, members, group)
+
+    def client_cpu() -> float:
+        return time.process_time() + (remote.cpu() if remote is not None else 0.0)
+
     sender = await Client.open(server)
     sender.listen()
     sent: list[int] = []
@@ -390,7 +407,7 @@ async def fanout(
                 if on_measure is not None:
                     on_measure[0]()
                 cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
-                own0, sys0 = time.process_time(), cpu_split(server.pid)[1]
+                own0, sys0 = client_cpu(), cpu_split(server.pid)[1]
                 deadline = t0 + duration
             measured = seq - warmup
             if deadline is not None and measured >= min_messages and time.perf_counter() > deadline:
@@ -402,23 +419,30 @@ async def fanout(
             try:
                 last = await asyncio.wait_for(done, per_message_timeout)
             except TimeoutError:
-                reached = members - tally.pending[seq][0]
+                if remote is not None:
+                    reached = remote.reached(seq)
+                else:
+                    reached = f"{members - tally.pending[seq][0]}/{members} members"
                 raise MeasurementError(
-                    f"broadcast {seq} reached {reached}/{members} members in "
-                    f"{per_message_timeout:g}s"
+                    f"broadcast {seq} reached {reached} in {per_message_timeout:g}s"
                 ) from None
             if seq >= warmup:
                 latencies.append(last - start)
             seq += 1
-        t1, cpu1, own1 = time.perf_counter(), cpu_seconds(server.pid), time.process_time()
+        t1, cpu1, own1 = time.perf_counter(), cpu_seconds(server.pid), client_cpu()
         sys1 = cpu_split(server.pid)[1]
         if on_measure is not None:
             on_measure[1]()
         await asyncio.wait_for(asyncio.gather(*acks), per_message_timeout)
         await asyncio.sleep(0.05)  # a duplicate would arrive about now
-        tally.check(sent)
+        if remote is not None:
+            await remote.check(sent)
+        else:
+            tally.check(sent)
     finally:
         await close_all([*sockets, sender])
+        if remote is not None:
+            await remote.close()
     count = len(latencies)
     deliveries = members * count
     quantiles = statistics.quantiles(latencies, n=20) if count >= 2 else latencies * 19
@@ -432,6 +456,7 @@ async def fanout(
             "server_cpu": (cpu1 - cpu0) / (t1 - t0),
             "client_cpu": (own1 - own0) / (t1 - t0),
             "server_sys_share": (sys1 - sys0) / max(cpu1 - cpu0, 1e-9),
+            "client_processes": processes,
         },
     )
 

@@ -26,6 +26,10 @@ RATIO_PAIRS = [
     ("ec-daphne", "socketio"),
     ("ec-daphne", "channels"),
     ("ec-uvicorn", "websockets"),
+    # With --baseline: this commit against an earlier one, and the earlier one's own ratios.
+    ("ec-uvicorn", "ec-baseline"),
+    ("ec-baseline", "socketio"),
+    ("ec-baseline", "channels"),
 ]
 SHORT = {
     "ec-uvicorn": "ec/uvicorn",
@@ -33,6 +37,7 @@ SHORT = {
     "channels": "Channels",
     "socketio": "socketio",
     "websockets": "websockets",
+    "ec-baseline": "ec@baseline",
 }
 LAYER_LABEL = {"memory": "in-memory", "redis": "Redis", "pubsub": "Redis pub/sub"}
 DASH = "—"
@@ -428,6 +433,7 @@ COLORS = {
     "channels": "#1f77b4",
     "socketio": "#2ca02c",
     "websockets": "#7f7f7f",
+    "ec-baseline": "#e377c2",
 }
 
 

@@ -41,6 +41,9 @@ class Spec:
     path: str
     codec: str  # "json" (easy_channels' frames) or "sio" (Engine.IO 4 / Socket.IO 5)
     layers: tuple[str, ...]  # channel layers (or Socket.IO managers) it can run on
+    #: Where the server's code comes from (its cwd and PYTHONPATH): None for this checkout,
+    #: or an unpacked earlier commit (``--baseline``), so both are measured in one run.
+    root: Path | None = None
 
 
 SPECS: dict[str, Spec] = {
@@ -95,6 +98,34 @@ SPECS: dict[str, Spec] = {
         ),
     ]
 }
+
+
+def add_baseline(rev: str, into: Path) -> str:
+    """
+    Unpack commit ``rev`` of this repository into ``into`` and add it as the server
+    ``ec-baseline`` (easy_channels on uvicorn, as ``ec-uvicorn``, with that commit's code).
+    Returns the short commit id.
+    """
+    short = subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.Popen(["git", "archive", short], cwd=ROOT, stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", str(into)], stdin=archive.stdout, check=True)
+    if archive.wait() != 0:
+        raise RuntimeError(f"git archive {rev} failed")
+    current = SPECS["ec-uvicorn"]
+    SPECS["ec-baseline"] = Spec(
+        "ec-baseline",
+        f"easy_channels@{short}/uvicorn",
+        current.argv,
+        current.app,
+        current.path,
+        current.codec,
+        current.layers,
+        root=into,
+    )
+    return short
 
 
 def free_port() -> int:
@@ -154,10 +185,12 @@ class Server:
     def start(self, extra_env: dict[str, str] | None = None, prefix: list[str] | None = None):
         args = [a.format(app=self.spec.app, port=self.port) for a in self.spec.argv]
         env = {**self.env, **(extra_env or {})}
+        root = self.spec.root or ROOT
+        env["PYTHONPATH"] = str(root)
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen(
                 [*(prefix or [sys.executable]), *args],
-                cwd=ROOT,
+                cwd=root,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
