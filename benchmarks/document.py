@@ -74,9 +74,11 @@ def machine(redis_url: str) -> dict[str, Any]:
 
 METHOD = """\
 Everything runs on one machine over loopback: each server is its own process on a free port
-(started and stopped by pid), and one load generator process (asyncio, the `websockets`
-client, uvloop) drives them all. With {cores} cores, the server under test and the load
-generator get about one core each; the other servers sit idle meanwhile.
+(started and stopped by pid), and one load generator (asyncio, the `websockets` client,
+uvloop) drives them all: one process, and for fan-out groups of 500 members and more several
+(`benchmarks/members.py`), since one process reading that many sockets saturates its core
+first. With {cores} cores, the server under test and the load generator share them; the other
+servers sit idle meanwhile.
 
 **Servers.** The same three events everywhere: `echo` (answer the payload as an ack),
 `join` (add the socket to a group, ack), `broadcast` (send `msg` to the group, ack).
@@ -87,6 +89,9 @@ generator get about one core each; the other servers sit idle meanwhile.
   the Channels tutorial does (`group_send` of a typed message, each member `send_json`s it).
 - *python-socketio/uvicorn*: `socketio.AsyncServer(async_mode="asgi")`, handlers returning
   the ack; rooms for groups. Its Redis variant is `socketio.AsyncRedisManager` (pub/sub).
+- *easy_channels@&lt;commit&gt;/uvicorn* (`--baseline <commit>`): the same consumer on an
+  earlier commit of this repository, unpacked with `git archive` and served the same way, so
+  that before and after are measured in one run (echo and fan-out only).
 - *websockets (ceiling)*: a bare `websockets` server, groups are sets, fan-out is
   `websockets.broadcast`. No framework, no layer: the most this client/machine can show.
 
@@ -112,9 +117,10 @@ own cost is the same for every server. Every load checks its answers.
   member has the previous one, for {fanout_duration:g} s (at least 5 messages) after 2 warm-up
   messages. deliveries/s = M x messages / elapsed; latency = from sending a broadcast until
   its last member has it. Every member must get every message exactly once and in order, or
-  the measurement fails. The server's CPU per delivery is reported too: at large groups the
-  single-process load generator is itself near saturation (see the ceiling's numbers), and
-  CPU per delivery is the number that doesn't depend on it.
+  the measurement fails. The server's CPU per delivery is reported too, the number that doesn't depend on the
+  load generator. From 500 members the members are spread over several client processes; each
+  reports when its last member had a broadcast (one monotonic clock for all), every member's
+  sequence is still checked, and the "CPU busy" table sums the client processes.
 - *Connect storm*: {storm_sockets} sockets connect **all at once** to two easy_channels/uvicorn
   processes sharing one `RedisChannelLayer` (half each), every socket joins one group ("all
   joined" is the time until the last join ack); one member broadcasts and every socket that

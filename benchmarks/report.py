@@ -128,6 +128,11 @@ class Summary:
         return text
 
     def ratio(self, load: str, size: int, layer: str, a: str, b: str) -> tuple[float | None, int]:
+        per_rep = self.ratios(load, size, layer, a, b)
+        return _median(per_rep), len(per_rep)
+
+    def ratios(self, load: str, size: int, layer: str, a: str, b: str) -> list[float]:
+        """The ratio a ÷ b within each repetition where both succeeded."""
         per_rep = []
         runs_a = self.runs.get((load, size, layer, a), {})
         runs_b = self.runs.get((load, size, layer, b), {})
@@ -136,7 +141,7 @@ class Summary:
             if rb is None or ra.error or rb.error or not ra.value or not rb.value:
                 continue
             per_rep.append(ra.value / rb.value)
-        return _median(per_rep), len(per_rep)
+        return per_rep
 
     def failures(self) -> list[Result]:
         return [r for r in self.results if r.error]
@@ -264,7 +269,8 @@ class Summary:
         pairs = [(a, b) for a, b in RATIO_PAIRS if a in self.servers and b in self.servers]
         headers = ["load", "layer", "size", *(f"{SHORT[a]} ÷ {SHORT[b]}" for a, b in pairs)]
         t = Table(
-            "Ratios (median of the ratios within each repetition; > 1 means the first is faster)",
+            "Ratios (median of the ratios within each repetition, and in brackets the lowest "
+            "and highest of them: the spread between repetitions; > 1 means the first is faster)",
             headers,
         )
         rows = []
@@ -275,12 +281,16 @@ class Summary:
         for load, layer, size in rows:
             cells = []
             for a, b in pairs:
-                value, n = self.ratio(load, size, layer, a, b)
-                cells.append(
-                    ""
-                    if n == 0 and not self._measured(load, size, layer, a, b)
-                    else (DASH if value is None else f"{value:.2f}x")
-                )
+                per_rep = self.ratios(load, size, layer, a, b)
+                value = _median(per_rep)
+                if not per_rep and not self._measured(load, size, layer, a, b):
+                    cells.append("")
+                elif value is None:
+                    cells.append(DASH)
+                elif len(per_rep) > 1:
+                    cells.append(f"{value:.2f}x [{min(per_rep):.2f}-{max(per_rep):.2f}]")
+                else:
+                    cells.append(f"{value:.2f}x")
             t.add(load, LAYER_LABEL[layer] if load == "fanout" else "", size, *cells)
         return t
 

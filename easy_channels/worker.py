@@ -33,7 +33,17 @@ class Worker:
     handlers lives there.
     """
 
-    __slots__ = ("context", "on_empty", "owner", "pending", "stopped", "task", "wakeup")
+    __slots__ = (
+        "context",
+        "deadline",
+        "on_empty",
+        "owner",
+        "pending",
+        "stopped",
+        "task",
+        "timer",
+        "wakeup",
+    )
 
     def __init__(self, owner: str, on_empty: Callable[[], None]):
         self.owner = owner  # the consumer class, for log lines
@@ -42,6 +52,8 @@ class Worker:
         self.pending: deque[Item] | None = None
         self.task: asyncio.Task[None] | None = None
         self.wakeup: asyncio.Future[None] | None = None  # set while the task lingers
+        self.timer: asyncio.TimerHandle | None = None  # ends a linger (see _work)
+        self.deadline = 0.0  # the loop time a linger ends at
         self.stopped = False
 
     def __len__(self) -> int:
@@ -77,13 +89,19 @@ class Worker:
                     if not linger:
                         return
                     linger = False
+                    # One timer per linger period, not one per frame: a socket that talks
+                    # moves the deadline, and the timer re-arms itself for the rest when it
+                    # fires early (a call_later and a cancel per frame showed in echo's CPU).
+                    self.deadline = loop.time() + WORKER_LINGER
+                    if self.timer is None:
+                        self.timer = loop.call_at(self.deadline, self._linger_over)
                     wakeup = self.wakeup = loop.create_future()
-                    handle = loop.call_later(WORKER_LINGER, _wake, wakeup)
                     try:
                         await wakeup
                     finally:
-                        handle.cancel()
                         self.wakeup = None
+                    if self.timer is None and not self.pending:
+                        return  # the linger is over
                     continue
                 fn, args, linger = pending.popleft()
                 if not pending:
@@ -93,11 +111,19 @@ class Worker:
                 except Exception:  # every handler path catches its own; this is a safety net
                     logger.exception("easy_channels: unexpected error in %s", self.owner)
         finally:
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
             self.task = None
             if not self.pending:
                 self.pending = None
 
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+    def _linger_over(self) -> None:
+        """The deadline passed: end a waiting linger; it moved: wait for the rest."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self.deadline:
+            self.timer = loop.call_at(self.deadline, self._linger_over)
+            return
+        self.timer = None
+        if self.wakeup is not None and not self.wakeup.done():
+            self.wakeup.set_result(None)
