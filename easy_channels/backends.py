@@ -48,19 +48,65 @@ class Backend:
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         await self.layer.send(channel, message)
 
-    def reads(self, *, on_back: OnBack | None = None) -> Reads:
-        """A new set of channels for one reader of this process (a task per channel here)."""
+    def reads(self, *, on_back: OnBack | None = None, local: bool = False) -> Reads:
+        """
+        A new set of channels for one reader of this process (a task per channel here).
+        ``local``: the reads of the event loop's hub, which sends may hand messages to.
+        """
         return ChannelReads(self.layer, on_back)
 
 
 class RedisDirect(Backend):
-    """A stock channels-redis 4.x layer, used in one round trip per send and one reader."""
+    """
+    A stock channels-redis 4.x layer, used in one round trip per send and one reader.
+
+    A group message is handed to the group's members in the sender's own event loop directly,
+    once Redis has taken it for the others, instead of being pushed to Redis and read back:
+    one Redis command per broadcast instead of two, and less CPU per delivery. It is handed
+    over after the script answered, not while it is on its way: a send that fails (Redis
+    down) still reaches nobody, as the sender is told.
+    """
+
+    def __init__(self, layer: Any):
+        super().__init__(layer)
+        #: event loop -> the Reads of its hub (the channels read in that loop)
+        self.local: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, InboxReads] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def group_send(self, group: str, message: dict[str, Any]) -> int:
-        return await redis_direct.group_send(self.layer, group, message)
+        reads = self.local.get(asyncio.get_running_loop())
+        channel = reads.group_channels.get(group) if reads is not None else None
+        if channel is None or self.layer.ring_size != 1:
+            # No member of the group in this event loop, or a sharded layer (sent the stock
+            # way by redis_direct: to every member, this loop's included).
+            full, _ = await redis_direct.group_send(self.layer, group, message)
+            return full
+        # Redis takes it for the other members first (never for this loop's own group
+        # channel): if it fails, nobody gets the message and the sender learns it.
+        full, mine = await redis_direct.group_send(self.layer, group, message, (channel,))
+        if not mine:
+            # Redis doesn't list this loop's channel as a member (a restarted Redis forgot
+            # it): as for any member, the message reaches it after the hub's rejoin.
+            return full
+        from .outgoing import FRAME_TYPE  # (outgoing sends through this module)
 
-    def reads(self, *, on_back: OnBack | None = None) -> Reads:
-        return InboxReads(self.layer, on_back)
+        if message.get("type") != FRAME_TYPE:
+            # Receivers get a copy, as from Redis: not the sender's own dicts.
+            message = self.layer.deserialize(self.layer.serialize(message))
+        assert reads is not None  # a channel was found in them
+        handle = reads.handlers.get(channel)
+        if handle is not None:
+            result = handle(message)
+            if inspect.isawaitable(result):
+                await result
+        return full
+
+    def reads(self, *, on_back: OnBack | None = None, local: bool = False) -> Reads:
+        reads = InboxReads(self.layer, on_back)
+        if local:
+            self.local[asyncio.get_running_loop()] = reads
+        return reads
 
 
 _backends: weakref.WeakKeyDictionary[Any, Backend] = weakref.WeakKeyDictionary()
@@ -86,6 +132,8 @@ class Reads:
         self.layer = layer
         self.on_back = on_back
         self.handlers: dict[str, Handler] = {}
+        #: group -> the channel watched for it (a hub's group channels)
+        self.group_channels: dict[str, str] = {}
 
     async def new_channel(self, kind: str) -> str:
         """A new channel for ``kind`` ("socket", "group" or "responder")."""
@@ -102,6 +150,18 @@ class Reads:
     async def receive(self, channel: str) -> dict[str, Any] | None:
         """Read ``channel`` directly (a reader of one channel); None: a read ended empty."""
         raise NotImplementedError
+
+    def watch_group(
+        self, group: str, channel: str, handle: Handler, *, what: str, limit: float
+    ) -> None:
+        """:meth:`watch` a group channel, known as ``group``'s (senders hand it directly)."""
+        self.group_channels[group] = channel
+        self.watch(channel, handle, what=what, limit=limit)
+
+    def unwatch_group(self, group: str) -> None:
+        channel = self.group_channels.pop(group, None)
+        if channel is not None:
+            self.unwatch(channel)
 
     def __contains__(self, channel: str) -> bool:
         return channel in self.handlers

@@ -40,7 +40,7 @@ class Hub:
         self.channels: dict[str, str] = {}
         #: The channels this hub reads (its groups' and its sockets'), as the layer's backend
         #: reads them: one task per channel, or one reader for all on channels-redis.
-        self.reads = backend_for(layer).reads(on_back=self._rejoin_after)
+        self.reads = backend_for(layer).reads(on_back=self._rejoin_after, local=True)
         self.limit = 3.0  # the LAYER_TIMEOUT of the last join, for the rejoins after an outage
         self.locks: dict[str, asyncio.Lock] = {}
         self.refresher: asyncio.Task[None] | None = None
@@ -130,14 +130,18 @@ class Hub:
                 )
                 self.channels[group] = channel
                 self.limit = limit
-                self.reads.watch(
-                    channel, partial(self.deliver, group), what=f"group {group!r}", limit=limit
+                self.reads.watch_group(
+                    group,
+                    channel,
+                    partial(self.deliver, group),
+                    what=f"group {group!r}",
+                    limit=limit,
                 )
                 if self.refresher is None or self.refresher.done():
                     self.refresher = asyncio.get_running_loop().create_task(self._refresh(limit))
             elif not wanted and channel is not None:
                 del self.channels[group]
-                self.reads.unwatch(channel)
+                self.reads.unwatch_group(group)
                 if not self.channels and self.refresher is not None:
                     self.refresher.cancel()
                     self.refresher = None

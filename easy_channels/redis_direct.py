@@ -34,6 +34,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
+from collections.abc import Container
 from typing import Any
 
 __all__ = [
@@ -196,17 +197,29 @@ def is_gone_socket(inbox: str, name: str) -> bool:
 class _Members:
     """A group's members as a sender saw them, and the channel keys they map to."""
 
-    __slots__ = ("capacities", "channels", "keys", "names")
+    __slots__ = ("capacities", "channels", "keys", "layer", "names", "pushed")
 
-    def __init__(self, layer: Any, names: list[str]):
-        self.names = names
+    def __init__(self, layer: Any, names: list[str], push: list[str] | None = None):
+        self.layer = layer
+        self.names = names  # what the script checks the group against
         by_key: dict[str, list[str]] = {}
-        for name in names:
+        for name in names if push is None else push:  # what it pushes to
             non_local = layer.non_local_name(name) if "!" in name else name
             by_key.setdefault(layer.prefix + non_local, []).append(name)
         self.keys = list(by_key)
         self.channels = list(by_key.values())
         self.capacities = [layer.get_capacity(channels[0]) for channels in self.channels]
+        self.pushed: dict[frozenset[str], _Members] = {}
+
+    def without(self, local: frozenset[str]) -> _Members:
+        """The same members, pushing to all but ``local`` (kept for the next send)."""
+        if not local:
+            return self
+        kept = self.pushed.get(local)
+        if kept is None:
+            push = [name for name in self.names if name not in local]
+            kept = self.pushed[local] = _Members(self.layer, self.names, push)
+        return kept
 
 
 _seen: weakref.WeakKeyDictionary[Any, OrderedDict[str, _Members]] = weakref.WeakKeyDictionary()
@@ -234,21 +247,27 @@ def _remember(layer: Any, group: str, members: _Members) -> None:
             seen.popitem(last=False)
 
 
-async def group_send(layer: Any, group: str, message: dict[str, Any]) -> int:
+async def group_send(
+    layer: Any, group: str, message: dict[str, Any], local: Container[str] = ()
+) -> tuple[int, list[str]]:
     """
     channels-redis' ``group_send(group, message)`` in one round trip, usually.
 
-    Returns how many member channels were at capacity and lost the message (channels-redis
-    only logs that at INFO level).
+    Member channels in ``local`` (the ones this process reads itself) are left out of what
+    Redis gets: the caller hands them the message. Returns how many member channels were at
+    capacity and lost the message (channels-redis only logs that at INFO level), and the
+    members left to the caller.
     """
     if layer.ring_size != 1:
         await layer.group_send(group, message)  # members may live on other servers
-        return 0
+        return 0, []
     assert layer.require_valid_group_name(group), "Group name not valid"
     connection = layer.connection(0)
     group_key = _group_key(layer, group)
     members = _remembered(layer, group) or _Members(layer, [])
     for _ in range(GROUP_SEND_ATTEMPTS):
+        mine = frozenset(name for name in members.names if name in local)
+        pushed = members.without(mine)
         now = time.time()
         args: list[Any] = [
             int(now) - layer.group_expiry,
@@ -258,16 +277,29 @@ async def group_send(layer: Any, group: str, message: dict[str, Any]) -> int:
             len(members.names),
             *members.names,
         ]
-        for channels, capacity in zip(members.channels, members.capacities, strict=True):
+        for channels, capacity in zip(pushed.channels, pushed.capacities, strict=True):
             args.append(layer.serialize({**message, "__asgi_channel__": channels}))
             args.append(capacity)
-        result = await _evalsha(connection, [group_key, *members.keys], args)
+        result = await _evalsha(connection, [group_key, *pushed.keys], args)
         if not isinstance(result, list):
             _remember(layer, group, members)
-            return int(result)
+            return int(result), [name for name in members.names if name in mine]
         members = _Members(layer, [name.decode() for name in result])
-    await layer.group_send(group, message)
-    return 0
+    if not local:
+        await layer.group_send(group, message)
+        return 0, []
+    # The members kept changing: send to each the stock way, still not to the local ones
+    # (the caller hands them the message itself).
+    from channels.exceptions import ChannelFull
+
+    full = 0
+    for name in members.names:
+        if name not in local:
+            try:
+                await layer.send(name, message)
+            except ChannelFull:
+                full += 1
+    return full, [name for name in members.names if name in local]
 
 
 async def _evalsha(connection: Any, keys: list[Any], args: list[Any]) -> Any:

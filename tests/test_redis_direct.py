@@ -58,12 +58,13 @@ async def test_another_channels_redis_major_version_takes_the_stock_path(redis_l
     assert not redis_direct.supports(RedisChannelLayer(hosts=redis_layer.hosts))
 
 
-async def test_one_round_trip_per_group_send_and_per_group_receive(settings):
+async def test_one_round_trip_per_group_send_and_none_to_receive_locally(settings):
     """
-    Watched with MONITOR in a Redis of its own: a broadcast to a group with members in this
-    process is one EVALSHA to send it and one BZPOPMIN to receive it. channels-redis' own
-    methods make four round trips for each (this test fails with redis_direct.supports
-    returning False).
+    Watched with MONITOR in a Redis of its own: a broadcast to a group whose members are in
+    the sending process (its event loop) is one EVALSHA, which checks the group's members,
+    and no BZPOPMIN: the members get it from the sender, not back from Redis (that took one
+    BZPOPMIN per broadcast before). channels-redis' own methods make four round trips to send
+    and four to receive (this test fails with redis_direct.supports returning False).
     """
     import asyncio
 
@@ -112,9 +113,28 @@ async def test_one_round_trip_per_group_send_and_per_group_receive(settings):
         await layer.close_pools()
     calls = {name: seen.count(name) for name in set(seen)}
     assert calls.get("EVALSHA") == broadcasts, calls
-    # The sockets' own readers block in BZPOPMIN too (channels-redis, 5 s at a time): a few.
-    assert broadcasts <= calls.get("BZPOPMIN", 0) <= broadcasts + 6, calls
-    assert sum(calls.values()) <= 2 * broadcasts + 6, calls
+    # The hub's reader blocks in BZPOPMIN 2 s at a time: a few, none per broadcast.
+    assert calls.get("BZPOPMIN", 0) <= 3, calls
+    assert sum(calls.values()) <= broadcasts + 3, calls
+
+
+async def test_local_members_get_it_from_the_sender_and_others_through_redis(redis_layer):
+    """Members here get a group message once, from the sender; another process's, via Redis."""
+    other = _other_process(redis_layer)
+    remote = await other.new_channel()
+    await other.group_add("mixed", remote)
+    members = await join(AsyncRoom, "mixed", n=2)
+    payload = {"items": [1, 2]}
+    await easy_channels.agroup_call_event("mixed", "note", payload)
+    await easy_channels.agroup_send("mixed", "news", {"n": 1})
+    for comm in members:
+        assert await receive(comm) == {"event": "news", "n": 1}
+        assert await comm.receive_nothing(0.2)  # once: not again through Redis
+    first, second = await other.receive(remote), await other.receive(remote)
+    assert first["type"] == "easy_channels.call" and second["type"] == "easy_channels.frame"
+    for comm in members:
+        await comm.disconnect()
+    await other.close_pools()
 
 
 async def test_group_send_reaches_raw_channels_members_of_the_group(redis_layer):
