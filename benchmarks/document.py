@@ -117,10 +117,11 @@ own cost is the same for every server. Every load checks its answers.
   member has the previous one, for {fanout_duration:g} s (at least 5 messages) after 2 warm-up
   messages. deliveries/s = M x messages / elapsed; latency = from sending a broadcast until
   its last member has it. Every member must get every message exactly once and in order, or
-  the measurement fails. The server's CPU per delivery is reported too, the number that doesn't depend on the
-  load generator. From 500 members the members are spread over several client processes; each
-  reports when its last member had a broadcast (one monotonic clock for all), every member's
-  sequence is still checked, and the "CPU busy" table sums the client processes.
+  the measurement fails. The server's CPU per delivery is reported too, the number that
+  doesn't depend on the load generator. From 500 members the members are spread over several
+  client processes; each reports when its last member had a broadcast (one monotonic clock
+  for all), every member's sequence is still checked, and the "CPU busy" table sums the
+  client processes.
 - *Connect storm*: {storm_sockets} sockets connect **all at once** to two easy_channels/uvicorn
   processes sharing one `RedisChannelLayer` (half each), every socket joins one group ("all
   joined" is the time until the last join ack); one member broadcasts and every socket that
