@@ -91,3 +91,39 @@ def test_markdown_pages_python_compiles_and_javascript_is_run():
             compile(code, str(page), "exec")
         if page.name != "protocol.md":  # tests/browser/test_readme_js.py runs protocol.md's
             assert fenced_blocks(page, "javascript") == [], page
+
+
+def test_the_management_command_page_shows_what_the_command_prints(clean_registry, settings):
+    """docs/ref/commands.rst's sample output, for the consumer it describes."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from easy_channels import JSONWebSocket, SocketMiddleware, register, server_only
+    from easy_channels.middleware import Throttle
+
+    settings.EASY_CHANNELS = {}
+
+    class RoomMiddleware(SocketMiddleware):
+        pass
+
+    class ChatConsumer(JSONWebSocket):
+        middlewares = [Throttle, RoomMiddleware]
+
+        def on_say(self, payload):
+            pass
+
+        @server_only
+        def on_announce(self, payload):
+            pass
+
+    for cls in (RoomMiddleware, ChatConsumer):  # as if written in the page's chat/sockets.py
+        cls.__module__, cls.__qualname__ = "chat.sockets", cls.__name__
+    register("chat/<str:room>/", name="chat")(ChatConsumer)
+    out = StringIO()
+    call_command("easy_channels", stdout=out)
+    [shown] = [code for _, code in code_blocks(DOCS / "ref" / "commands.rst", "text")]
+    lines = out.getvalue().splitlines()
+    first = lines.index(shown.splitlines()[0])  # the test apps' routes are listed too
+    block = lines[first : first + len(shown.splitlines())]
+    assert block == shown.splitlines()
