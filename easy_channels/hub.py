@@ -187,9 +187,10 @@ class Hub:
 
     # -- delivery --------------------------------------------------------------------------------
 
-    async def deliver(self, group: str, message: dict[str, Any]) -> None:
+    def deliver(self, group: str, message: dict[str, Any]) -> None:
         """
-        Hand one group message to every local member, in joining order, without waiting.
+        Hand one group message to every local member, in joining order, without waiting (a
+        plain function: no coroutine per message for the readers to await).
 
         A member's delivery normally completes at once (the server takes the frame). A
         client that stops reading makes the server pause its writes: that member's delivery
