@@ -11,6 +11,7 @@ INSTALLED_APPS = [
     "easy_channels",
     "tests.testapp",
     "tests.otherapp",
+    "tests.orders",  # the model of the docs' view example (tests/test_docs_snippets.py)
 ]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,7 +1,8 @@
 """
 The docs' code blocks that are neither run in one namespace (tests/test_readme.py) nor built
 into a project (tests/browser/test_tutorial.py): every one is accounted for here, settings
-snippets pass the system checks, and the other Python snippets compile.
+snippets pass the system checks, and every ``py`` snippet compiles (those of the sending page
+that need an app around them also run, in tests/test_docs_snippets.py).
 """
 
 from __future__ import annotations
