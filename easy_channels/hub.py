@@ -36,16 +36,17 @@ class Hub:
         self.layer = layer
         #: group -> its local member sockets, in joining order (a dict is an ordered set)
         self.members: dict[str, dict[Recipient, None]] = {}
-        #: group -> the group channel this process joined the layer's group with
-        self.channels: dict[str, str] = {}
         #: The channels this hub reads (its groups' and its sockets'), as the layer's backend
         #: reads them: one task per channel, or one reader for all on channels-redis.
         self.reads = backend_for(layer).reads(on_back=self._rejoin_after, local=True)
         self.limit = 3.0  # the LAYER_TIMEOUT of the last join, for the rejoins after an outage
         self.locks: dict[str, asyncio.Lock] = {}
         self.refresher: asyncio.Task[None] | None = None
-        #: socket channel -> its socket
-        self.sockets: dict[str, Recipient] = {}
+
+    @property
+    def channels(self) -> dict[str, str]:
+        """group -> the group channel this process joined the layer's group with (read-only)."""
+        return self.reads.group_channels
 
     # -- sockets' own channels ---------------------------------------------------------------
 
@@ -62,7 +63,6 @@ class Hub:
         """
         self.limit = limit
         channel = await self.reads.new_channel("socket")
-        self.sockets[channel] = recipient
         recipient.channel_name = channel
         self.reads.watch(
             channel, partial(self.hand, recipient), what="a socket's messages", limit=limit
@@ -72,9 +72,8 @@ class Hub:
     def close_socket(self, recipient: Recipient) -> None:
         """Forget a socket's channel (messages still on their way to it are counted as lost)."""
         channel = recipient.channel_name
-        if channel is None or self.sockets.pop(channel, None) is None:
-            return
-        self.reads.unwatch(channel)
+        if channel is not None and channel in self.reads:
+            self.reads.unwatch(channel)
 
     def _rejoin_after(self, outage_began: float) -> None:
         rejoin_all(self.layer, outage_began, self.limit)
@@ -128,7 +127,6 @@ class Hub:
                 await bounded(
                     self.layer, self.layer.group_add(group, channel), f"group_add({group!r})", limit
                 )
-                self.channels[group] = channel
                 self.limit = limit
                 self.reads.watch_group(
                     group,
@@ -140,7 +138,6 @@ class Hub:
                 if self.refresher is None or self.refresher.done():
                     self.refresher = asyncio.get_running_loop().create_task(self._refresh(limit))
             elif not wanted and channel is not None:
-                del self.channels[group]
                 self.reads.unwatch_group(group)
                 if not self.channels and self.refresher is not None:
                     self.refresher.cancel()
