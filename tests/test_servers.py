@@ -55,16 +55,20 @@ async def test_crash_in_on_connect_after_accept_is_1011_on_every_server(server):
     assert info.value.rcvd is not None and info.value.rcvd.code == 1011
 
 
+async def refusal(ws):
+    """A refused socket's ``connect_error`` frame and the close frame that follows it."""
+    frame = json.loads(await ws.recv())
+    with pytest.raises(ConnectionClosed) as info:
+        await ws.recv()
+    assert info.value.rcvd is not None, "closed without a close frame"
+    return frame, info.value.rcvd
+
+
 async def test_rejection_reaches_the_client_with_its_code(server):
     async with connect(f"{server}/ws/reject/", **ORIGIN) as ws:
-        assert json.loads(await ws.recv()) == {
-            "event": "connect_error",
-            "code": 4401,
-            "message": "Log in first.",
-        }
-        with pytest.raises(ConnectionClosed) as info:
-            await ws.recv()
-    assert info.value.rcvd.code == 4401
+        frame, closed = await refusal(ws)
+    assert frame == {"event": "connect_error", "code": 4401, "message": "Log in first."}
+    assert closed.code == 4401
 
 
 @pytest.fixture(scope="module", params=["uvicorn", "daphne"])
@@ -76,17 +80,12 @@ def router_server(request):
 
 async def test_unknown_path_closes_with_4404_on_every_server(router_server):
     async with connect(f"{router_server.ws}/ws/nope/", **ORIGIN) as ws:  # accepted, not a 403
-        assert json.loads(await ws.recv()) == {
-            "event": "connect_error",
-            "code": 4404,
-            "message": "No route for this path.",
-        }
-        with pytest.raises(ConnectionClosed) as info:
-            await ws.recv()
-    assert info.value.rcvd is not None and info.value.rcvd.code == 4404
+        frame, closed = await refusal(ws)
+    assert frame == {"event": "connect_error", "code": 4404, "message": "No route for this path."}
+    assert closed.code == 4404
     # daphne drops close reasons (hence the connect_error frame); uvicorn passes them on.
     reason = "" if router_server.kind == "daphne" else "No route for this path."
-    assert info.value.rcvd.reason == reason
+    assert closed.reason == reason
     output = router_server.output()
     assert "no socket route for path '/ws/nope/'" in output
     assert "Traceback" not in output, output

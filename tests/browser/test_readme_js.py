@@ -29,19 +29,23 @@ def test_readme_has_the_client_examples():
     assert include in template.read_text()  # the example project loads it exactly so
 
 
+def run_until_received(page, snippet: str, collected: str) -> list:
+    """Run a snippet that fills the array ``collected`` from ``socket``: its first items."""
+    return page.evaluate(
+        f"""async () => {{
+            {snippet}
+            while ({collected}.length === 0) await new Promise((r) => setTimeout(r, 20));
+            socket.close();
+            return {collected};
+        }}"""
+    )
+
+
 def test_chat_example(site, new_page):
     chat = readme_blocks("javascript")[0]
     page = new_page()
     page.goto(f"{site.url}/")
-    messages = page.evaluate(
-        f"""async () => {{
-            {chat}
-            while (messages.length === 0) await new Promise((r) => setTimeout(r, 20));
-            socket.close();
-            return messages;
-        }}"""
-    )
-    assert messages == ["Hello World!"]
+    assert run_until_received(page, chat, "messages") == ["Hello World!"]
     assert page.js_errors == []
 
 
@@ -91,13 +95,5 @@ def test_raw_websocket_example_of_the_protocol_page(site, new_page):
     [raw] = fenced_blocks(DOCS / "protocol.md", "javascript")
     page = new_page()
     page.goto(f"{site.url}/")
-    received = page.evaluate(
-        f"""async () => {{
-            {raw}
-            while (received.length === 0) await new Promise((r) => setTimeout(r, 20));
-            socket.close();
-            return received;
-        }}"""
-    )
-    assert received == ["Hello World!"]
+    assert run_until_received(page, raw, "received") == ["Hello World!"]
     assert page.js_errors == []
