@@ -34,16 +34,10 @@ def check_asgi_application(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[Any]:
     """W004: the websocket branch of ASGI_APPLICATION reaches our router without an origin check."""
-    path = getattr(settings, "ASGI_APPLICATION", None)
-    if not path:
-        return []
-    from django.utils.module_loading import import_string
-
-    try:
-        application = import_string(path)
-    except Exception as exc:  # asgi.py may fail for reasons of its own; say so, don't crash
-        return [warning(5, *_import_failure(path, exc))]
-    if _walk(application, through_origin_check=False).anything:
+    path, application, failure = _asgi_application()
+    if failure is not None:  # asgi.py may fail for reasons of its own; say so, don't crash
+        return [warning(5, *_import_failure(path, failure))]
+    if application is not None and _walk(application, through_origin_check=False).anything:
         return [
             warning(
                 4,
@@ -57,6 +51,19 @@ def check_asgi_application(
             )
         ]
     return []
+
+
+def _asgi_application() -> tuple[str, Any, Exception | None]:
+    """ASGI_APPLICATION ("" if unset), and the application or what importing it raised."""
+    path = getattr(settings, "ASGI_APPLICATION", None) or ""
+    if not path:
+        return path, None, None
+    from django.utils.module_loading import import_string
+
+    try:
+        return path, import_string(path), None
+    except Exception as exc:
+        return path, None, exc
 
 
 def _import_failure(path: str, exc: Exception) -> tuple[str, str]:
@@ -89,18 +96,14 @@ def _import_failure(path: str, exc: Exception) -> tuple[str, str]:
 @register(Tags.urls, deploy=True)
 def check_asgi_routes(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[Any]:
     """W008: routes are registered, but ASGI_APPLICATION reaches neither our router nor them."""
-    path = getattr(settings, "ASGI_APPLICATION", None)
     routes = registered_routes()
-    if not path or not routes:
+    if not routes:
         return []
-    from django.utils.module_loading import import_string
-
+    path, application, _ = _asgi_application()
+    if application is None:  # no ASGI_APPLICATION, or W005 reports why it doesn't import
+        return []
     from .conf import get_config
 
-    try:
-        application = import_string(path)
-    except Exception:  # W005 reports it
-        return []
     reached = _walk(application, through_origin_check=True)
     if reached.router:
         return []
