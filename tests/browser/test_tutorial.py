@@ -241,6 +241,7 @@ NGINX = "/usr/sbin/nginx"
 def test_deploy_guide_daphne_and_uvicorn_behind_its_nginx(project, tmp_path):
     """docs/howto/deploy.rst: its two commands, and its nginx configuration in front of them."""
     if not os.access(NGINX, os.X_OK):
+        # Required wherever the browser tests are (CI): .ci/run installs both.
         assert not REQUIRE_BROWSER, f"nginx is required in CI ({NGINX}; .ci/run installs it)"
         pytest.skip(f"nginx is not installed at {NGINX} (apt-get install nginx)")
     guide = HOWTO / "deploy.rst"
