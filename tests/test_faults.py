@@ -123,10 +123,12 @@ class _Client:
 @pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
 async def test_redis_outage_answers_unavailable_and_recovers_without_reconnecting(kind):
     """
-    Redis stops under connected sockets: a handler that needs the layer answers with an
-    `unavailable` error frame, sockets stay open, new sockets are refused with 4503; when Redis
-    comes back (empty, as after a restart without persistence) the sockets rejoin their groups
-    and broadcasts flow again, without clients reconnecting.
+    Redis stops under connected sockets of two processes: a handler that needs the layer
+    answers with an `unavailable` error frame (its broadcast reached the members in its own
+    process only, which got it before Redis was asked), sockets stay open, new sockets are
+    refused with 4503; when Redis comes back (empty, as after a restart without persistence)
+    both processes rejoin their groups and broadcasts flow between them again, without
+    clients reconnecting.
     """
     from tests.liveserver import RedisServer
 
@@ -137,46 +139,53 @@ async def test_redis_outage_answers_unavailable_and_recovers_without_reconnectin
             "SCALEOUT_PREFIX": "outage",
             "EASY_CHANNELS_LAYER_TIMEOUT": "1",
         }
-        with scaleout_server(kind, env) as server:
-            url = f"{server.ws}/ws/room/?name="
+        with scaleout_server(kind, env) as one, scaleout_server(kind, env) as two:
+            here, there = f"{one.ws}/ws/room/?name=", f"{two.ws}/ws/room/?name="
             async with (
-                connect(url + "ana", origin="http://127.0.0.1") as ana_ws,
-                connect(url + "bob", origin="http://127.0.0.1") as bob_ws,
+                connect(here + "ana", origin="http://127.0.0.1") as ana_ws,
+                connect(here + "cyd", origin="http://127.0.0.1") as cyd_ws,
+                connect(there + "bob", origin="http://127.0.0.1") as bob_ws,
             ):
-                ana, bob = _Client(ana_ws), _Client(bob_ws)
-                for client in (ana, bob):
+                ana, cyd, bob = _Client(ana_ws), _Client(cyd_ws), _Client(bob_ws)
+                for client in (ana, cyd, bob):
                     assert (await client.call("join", group="room"))["event"] == "ack"
                 await ana.call("say", group="room", text="before")
-                assert (await bob.next("said"))["text"] == "before"
+                for client in (cyd, bob):
+                    assert (await client.next("said"))["text"] == "before"
 
                 store.stop()
                 started = time.monotonic()
                 reply = await ana.call("say", group="room", text="during")
                 assert reply["event"] == "error" and reply["code"] == "unavailable", reply
                 assert time.monotonic() - started < 5
+                assert (await cyd.next("said"))["text"] == "during"  # same process as ana
                 assert (await bob.call("whoami"))["event"] == "ack"  # still open and answering
                 # A logged-in socket joins its user group on connect: refused, come back later.
-                async with connect(url + "cyd&user=5", origin="http://127.0.0.1") as cyd:
-                    refusal = json.loads(await asyncio.wait_for(cyd.recv(), 15))
+                async with connect(here + "eve&user=5", origin="http://127.0.0.1") as eve:
+                    refusal = json.loads(await asyncio.wait_for(eve.recv(), 15))
                     assert refusal["event"] == "connect_error" and refusal["code"] == 4503
 
                 store.start()  # empty: every group membership is gone
-                deadline = time.monotonic() + 20
-                while True:  # the readers notice, probe, and rejoin
-                    reply = await ana.call("say", group="room", text="after")
-                    if reply["event"] == "ack":
-                        try:
-                            said = await asyncio.wait_for(bob.next("said"), 1)
-                        except TimeoutError:
-                            said = None
-                        if said is not None:
-                            assert said["text"] == "after"
-                            break
-                    assert time.monotonic() < deadline, "broadcasts did not come back"
-                    await asyncio.sleep(0.2)
-            output = server.output()
-        assert "Traceback" not in output, output[-3000:]
-        assert "the channel layer is back" in output
+                for sender, receiver in ((ana, bob), (bob, cyd)):  # each process rejoined
+                    deadline = time.monotonic() + 20
+                    while True:  # the readers notice, probe, and rejoin
+                        reply = await sender.call("say", group="room", text="after")
+                        if reply["event"] == "ack":
+                            try:
+                                said = await asyncio.wait_for(receiver.next("said"), 1)
+                            except TimeoutError:
+                                said = None
+                            if said is not None:
+                                assert said["text"] == "after"  # nothing from the outage
+                                break
+                        assert time.monotonic() < deadline, "broadcasts did not come back"
+                        await asyncio.sleep(0.2)
+                    sender.events.clear()
+                    receiver.events.clear()
+            outputs = [one.output(), two.output()]
+        for output in outputs:
+            assert "Traceback" not in output, output[-3000:]
+            assert "the channel layer is back" in output
 
 
 def _rss_kib(pid: int) -> int:
