@@ -12,6 +12,7 @@ import functools
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from asgiref.sync import markcoroutinefunction
 from channels.layers import BaseChannelLayer, get_channel_layer
 
 from . import protocol
@@ -94,8 +95,10 @@ class JSONWebSocket(metaclass=_ConsumerType):
     ) -> Callable[[dict[str, Any], Receive, Send], Awaitable[None]]:
         """An ASGI application that runs a new instance per connection (as in Channels)."""
 
-        async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
-            await cls(**initkwargs)(scope, receive, send)
+        @markcoroutinefunction
+        def app(scope: dict[str, Any], receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
+            # The instance's coroutine itself: no frame of ours kept per open socket for it.
+            return cls(**initkwargs)(scope, receive, send)
 
         app.consumer_class = cls  # type: ignore[attr-defined]  # what Channels' tools read
         app.consumer_initkwargs = initkwargs  # type: ignore[attr-defined]

@@ -64,9 +64,8 @@ class Hub:
         self.limit = limit
         channel = await self.reads.new_channel("socket")
         recipient.channel_name = channel
-        self.reads.watch(
-            channel, partial(self.hand, recipient), what="a socket's messages", limit=limit
-        )
+        # The recipient's own bound method: no partial per socket.
+        self.reads.watch(channel, recipient.hand, what="a socket's messages", limit=limit)
         return channel
 
     def close_socket(self, recipient: Recipient) -> None:
@@ -83,7 +82,7 @@ class Hub:
     async def join(self, recipient: Recipient, group: str, limit: float) -> None:
         """Add a socket to ``group``; the layer is touched only for the first local member."""
         self.members.setdefault(group, {})[recipient] = None
-        recipient.groups.add(group)
+        recipient.groups[group] = None
         try:
             await self._sync(group, limit)
         except BaseException:
@@ -98,7 +97,7 @@ class Hub:
     async def leave_all(self, recipient: Recipient, limit: float) -> None:
         """Remove a socket from all its groups (a failure is logged; it doesn't stop the rest)."""
         while recipient.groups:
-            group = recipient.groups.pop()
+            group, _ = recipient.groups.popitem()
             try:
                 await self.leave(recipient, group, limit)
             except LayerUnavailable:
@@ -107,7 +106,7 @@ class Hub:
                 logger.exception("easy_channels: could not leave group %r", group)
 
     def _forget(self, recipient: Recipient, group: str) -> None:
-        recipient.groups.discard(group)
+        recipient.groups.pop(group, None)
         members = self.members.get(group)
         if members is not None:
             members.pop(recipient, None)

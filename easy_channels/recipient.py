@@ -43,8 +43,9 @@ class Recipient:
         self.limit = limit
         self.owner = owner  # the consumer class, for log lines
         self.channel_name: str | None = None
-        #: The groups the socket is in (the hub keeps it: it is the one record of them).
-        self.groups: set[str] = set()
+        #: The groups the socket is in (the hub keeps it: it is the one record of them), as an
+        #: ordered set: an empty dict costs a third of an empty set, held by every idle socket.
+        self.groups: dict[str, None] = {}
         self.stalled = 0  # deliveries waiting for this socket's transport
         self.drops = counters.DropRun()  # past the limit until it catches up
 

@@ -22,8 +22,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
+from asgiref.sync import markcoroutinefunction
 from channels.routing import URLRouter
 from django.core.signals import setting_changed
 from django.urls import re_path
@@ -144,8 +146,15 @@ class _LazyRouter:
         """The URLRouter's routes (for introspection, e.g. system checks)."""
         return self._current().routes
 
-    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        await self._current()(cast(Any, scope), cast(Any, receive), cast(Any, send))
+    @markcoroutinefunction
+    def __call__(
+        self, scope: dict[str, Any], receive: Receive, send: Send
+    ) -> Coroutine[Any, Any, None]:
+        # The router's own coroutine is returned, not awaited in one of ours: a frame less
+        # held by every open socket (the mark keeps it an ASGI 3 application for servers).
+        router: Any = self._current()
+        result: Coroutine[Any, Any, None] = router(scope, receive, send)
+        return result
 
     def invalidate(self) -> None:
         """Build the router again on next use (the registry or the settings changed)."""

@@ -48,6 +48,23 @@ def test_websocket_urlpatterns_apply_the_prefix():
     assert websocket_urlpatterns[0].name == "chat"
 
 
+def test_the_router_and_as_asgi_apps_are_asgi3_applications_to_servers():
+    """
+    Both return their inner coroutine instead of awaiting it (a frame less per open socket),
+    so they carry the coroutine-function mark: uvicorn would otherwise serve them as ASGI 2
+    and Channels' test tools and daphne (asgiref) as double-callables.
+    """
+    from asgiref.compatibility import is_double_callable
+    from uvicorn._compat import iscoroutinefunction
+
+    class Plain(JSONWebSocket):
+        pass
+
+    for app in (websocket_router, Plain.as_asgi()):
+        assert not is_double_callable(app)
+        assert iscoroutinefunction(getattr(app, "__call__", app)) or iscoroutinefunction(app)
+
+
 async def test_router_serves_registered_routes(channel_layer):
     ana = communicator(websocket_router, "/ws/chat/ana/")
     bob = communicator(websocket_router, "/ws/chat/bob/")
