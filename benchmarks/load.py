@@ -161,9 +161,10 @@ class Client:
             if not isinstance(exc, asyncio.CancelledError):
                 self.error = exc
         finally:
+            why = f"socket closed before its ack ({self.error})" if self.error else None
             for future in self._waiting.values():
                 if not future.done():
-                    future.set_exception(MeasurementError("socket closed before its ack"))
+                    future.set_exception(MeasurementError(why or "socket closed before its ack"))
                     future.exception()  # retrieved: no "never retrieved" noise if unawaited
 
     async def call(self, event: str, payload: dict[str, Any]) -> Any:
@@ -431,9 +432,12 @@ async def fanout(
             seq += 1
         t1, cpu1, own1 = time.perf_counter(), cpu_seconds(server.pid), client_cpu()
         sys1 = cpu_split(server.pid)[1]
+        # Members may have the last broadcast before its send to other processes is done
+        # (easy_channels hands it to local members first): let it finish before a profiler
+        # stops, which can hold the server's event loop for seconds.
+        await asyncio.wait_for(asyncio.gather(*acks), per_message_timeout)
         if on_measure is not None:
             on_measure[1]()
-        await asyncio.wait_for(asyncio.gather(*acks), per_message_timeout)
         await asyncio.sleep(0.05)  # a duplicate would arrive about now
         if remote is not None:
             await remote.check(sent)
