@@ -6,7 +6,7 @@ class EasyChannelsConfig(AppConfig):
     verbose_name = "Easy Channels"
 
     def ready(self) -> None:
-        from . import checks, security_checks  # noqa: F401  (register the system checks)
+        from . import checks, recovery_checks, security_checks  # noqa: F401  (the checks)
         from .registry import autodiscover
 
         autodiscover()

@@ -20,9 +20,13 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import counters, redis_direct
+from channels.layers import InMemoryChannelLayer
+
+from . import counters, recovery, redis_direct
 from .layer import reap
 from .readers import read_forever, receiver
+from .recovery import MemoryStore, Store
+from .recovery_redis import RedisStore
 
 __all__ = ["Backend", "ChannelReads", "InboxReads", "Reads", "RedisDirect", "backend_for"]
 
@@ -39,14 +43,30 @@ class Backend:
 
     def __init__(self, layer: Any):
         self.layer = layer
+        self.store: Store | None = None
+        if type(layer) is InMemoryChannelLayer:  # exactly: a subclass may store elsewhere
+            self.store = MemoryStore()
+
+    def recovery_store(self) -> Store | None:
+        """Where sessions and group histories are kept (None: this layer can't keep them)."""
+        return self.store
 
     async def group_send(self, group: str, message: dict[str, Any]) -> int:
         """Send to every member channel of ``group``; the number of full ones (0: unknown)."""
+        if recovery.wanted:
+            store = self.store
+            if store is not None:  # the in-memory layer: recorded here, by the sender
+                position = recovery.new_position()
+                message = {**message, recovery.POSITION_KEY: [group, position]}
+                store.record(group, position, message)
         await self.layer.group_send(group, message)
         return 0
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         await self.layer.send(channel, message)
+
+    async def settled(self, groups: list[str]) -> None:
+        """Return once the sends to ``groups`` under way in this loop are recorded."""
 
     def reads(self, *, on_back: OnBack | None = None, local: bool = False) -> Reads:
         """
@@ -74,16 +94,56 @@ class RedisDirect(Backend):
         self.local: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, InboxReads] = (
             weakref.WeakKeyDictionary()
         )
+        #: group -> recorded sends handed to local members, their script still under way
+        self.in_flight: dict[str, set[asyncio.Future[None]]] = {}
+        # Sessions and histories in the layer's Redis; a sharded layer can't keep them.
+        self.redis_store = RedisStore(layer) if layer.ring_size == 1 else None
+        self.store = self.redis_store
+
+    async def settled(self, groups: list[str]) -> None:
+        # A socket resuming here joined after such a send was handed out: it reads the send
+        # from the history, once the script has put it there.
+        waiting = [f for group in groups for f in self.in_flight.get(group, ())]
+        if waiting:
+            await asyncio.wait(waiting)
 
     async def group_send(self, group: str, message: dict[str, Any]) -> int:
+        recording = None
+        if recovery.wanted:
+            store = self.redis_store
+            if store is not None:  # recorded by the send's script if the group is recorded
+                position = recovery.new_position()
+                message = {**message, recovery.POSITION_KEY: [group, position]}
+                recording = store.recording(group, position, message)
         reads = self.local.get(asyncio.get_running_loop())
         channel = reads.group_channels.get(group) if reads is not None else None
         if channel is None or self.layer.ring_size != 1:
             # No member of the group in this event loop, or a sharded layer (sent the stock
             # way by redis_direct: to every member, this loop's included).
-            full, _ = await redis_direct.group_send(self.layer, group, message)
+            full, _ = await redis_direct.group_send(self.layer, group, message, (), recording)
             return full
         assert reads is not None  # a channel was found in them
+        if recording is not None:
+            flying = asyncio.get_running_loop().create_future()
+            self.in_flight.setdefault(group, set()).add(flying)
+            try:
+                return await self._hand_then_send(reads, channel, group, message, recording)
+            finally:
+                flying.set_result(None)
+                waiting = self.in_flight[group]
+                waiting.discard(flying)
+                if not waiting:
+                    del self.in_flight[group]
+        return await self._hand_then_send(reads, channel, group, message, recording)
+
+    async def _hand_then_send(
+        self,
+        reads: InboxReads,
+        channel: str,
+        group: str,
+        message: dict[str, Any],
+        recording: redis_direct.Recording | None,
+    ) -> int:
         handle = reads.handlers.get(channel)
         if handle is not None:
             from .outgoing import FRAME_TYPE  # (outgoing sends through this module)
@@ -96,7 +156,7 @@ class RedisDirect(Backend):
             if inspect.isawaitable(result):
                 await result
         # Then Redis takes it for the other members (never for this loop's own group channel).
-        full, _ = await redis_direct.group_send(self.layer, group, message, (channel,))
+        full, _ = await redis_direct.group_send(self.layer, group, message, (channel,), recording)
         return full
 
     def reads(self, *, on_back: OnBack | None = None, local: bool = False) -> Reads:

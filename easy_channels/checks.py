@@ -81,6 +81,7 @@ _TYPES = {
     "DISCONNECT_TIMEOUT": (_positive_number, "a positive number of seconds"),
     "LAYER_TIMEOUT": (_positive_number, "a positive number of seconds"),
     "THROTTLE": (lambda v: isinstance(v, dict), 'a dict like {"RATE": "20/s", ...}'),
+    "RECOVERY": (lambda v: isinstance(v, dict), 'a dict like {"WINDOW": 120, "HISTORY": 500}'),
 }  # fmt: skip
 
 

@@ -55,6 +55,10 @@ DEFAULTS: dict[str, Any] = {
     # Seconds any one channel layer call (group_add, group_send, send, ...) may take before it
     # fails with LayerUnavailable (an `unavailable` error frame) instead of hanging the socket.
     "LAYER_TIMEOUT": 3.0,
+    # Consumers with recovery = True: seconds a dropped socket's session is kept for it to
+    # resume, and messages kept per group for replay (older ones, and ones past the window,
+    # are trimmed).
+    "RECOVERY": {"WINDOW": 120, "HISTORY": 500},
 }
 
 
@@ -97,6 +101,7 @@ class Config:
     max_pending_bytes: int
     disconnect_timeout: float
     layer_timeout: float
+    recovery: dict[str, Any]
 
     def __getitem__(self, key: str) -> Any:
         if key not in DEFAULTS:

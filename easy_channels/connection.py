@@ -80,10 +80,12 @@ class Connection:
         "accepted",
         "base_send",
         "close_code",
+        "closed_here",
         "codec",
         "max_early",
         "owner",
         "path",
+        "prelude",
         "state",
     )
 
@@ -98,7 +100,11 @@ class Connection:
         self.accepted = False
         #: The close code the client left with (None while it is here).
         self.close_code: int | None = None
+        #: True once the server closed (or refused) the socket, rather than the client leaving.
+        self.closed_here = False
         self._early: list[str] = []  # frames sent before accept()
+        #: Frames written right after accept, before those sent earlier (a resumed session's).
+        self.prelude: list[str] = []
         self._fatal: Exception | None = None
         #: Made by the first write that has to wait; done once the client is gone.
         self._gone_waiter: asyncio.Future[None] | None = None
@@ -169,7 +175,8 @@ class Connection:
         self.state = State.OPEN
         self.accepted = True
         await self._raw_send({"type": "websocket.accept", "subprotocol": subprotocol})
-        early, self._early = self._early, []
+        early, self._early = [*self.prelude, *self._early], []
+        self.prelude = []
         for text in early:
             await self._raw_send({"type": "websocket.send", "text": text})
 
@@ -178,6 +185,7 @@ class Connection:
         if not self.writable:
             return
         self.state = State.CLOSED
+        self.closed_here = True
         message: dict[str, Any] = {"type": "websocket.close"}
         if code is not None:
             message["code"] = code
@@ -210,6 +218,7 @@ class Connection:
         if not self.writable:
             return
         self.state = State.CLOSED
+        self.closed_here = True
         try:
             await self.base_send({"type": "websocket.close", "code": CloseCode.INTERNAL_ERROR})
         except OSError:

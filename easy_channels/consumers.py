@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from asgiref.sync import markcoroutinefunction
 from channels.layers import BaseChannelLayer, get_channel_layer
 
-from . import protocol
+from . import protocol, recovery
 from .connection import Connection, Receive, Send
 from .dispatch import Dispatcher
 from .handlers import register_tables, tables_for
@@ -81,6 +81,9 @@ class JSONWebSocket(metaclass=_ConsumerType):
     middlewares: ClassVar[list[type[SocketMiddleware] | str]] = []
     #: CHANNEL_LAYERS alias; None means EASY_CHANNELS["CHANNEL_LAYER"].
     channel_layer_alias: ClassVar[str | None] = None
+    #: Sessions that survive a dropped connection: back in the same groups, with the group
+    #: messages missed meanwhile (EASY_CHANNELS["RECOVERY"]; docs/topics/recovery.rst).
+    recovery: ClassVar[bool] = False
 
     #: The connection's ASGI scope (``scope["user"]``, ``scope["url_route"]``, ...).
     scope: dict[str, Any]
@@ -108,6 +111,8 @@ class JSONWebSocket(metaclass=_ConsumerType):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         register_tables(cls, (JSONWebSocket,))
+        if cls.recovery:
+            recovery.wanted = True  # group sends carry positions from now on
 
     def __init__(self, **initkwargs: Any) -> None:
         # as_asgi(**initkwargs) sets class attributes per instance, like Django's View.
@@ -122,6 +127,8 @@ class JSONWebSocket(metaclass=_ConsumerType):
         self.channel_name = None
         #: The close code the client left with (None while it is connected).
         self.close_code: int | None = None
+        #: True in on_connect() if the socket resumed a dropped session (``recovery = True``).
+        self.recovered = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connection: Connection | None = None
         self._session: Session | None = None

@@ -24,6 +24,7 @@ from .protocol import CloseCode, ErrorCode, ProtocolError
 if TYPE_CHECKING:
     from .conf import Config
     from .middleware import SocketMiddleware
+    from .resume import Resumption
 
 __all__ = ["Dispatcher"]
 
@@ -44,6 +45,7 @@ class Dispatcher:
         "consumer",
         "errors_in_a_row",
         "middleware",
+        "once",
         "owner",
         "reserved",
         "tables",
@@ -66,6 +68,9 @@ class Dispatcher:
         #: The middleware instances whose on_connect succeeded, in chain order.
         self.middleware: list[SocketMiddleware] = []
         self.errors_in_a_row = 0
+        #: A resumed session's memory of answered requests (``recovery = True``): a request
+        #: sent again after a reconnect is answered from it, not run twice.
+        self.once: Resumption | None = None
 
     @property
     def path(self) -> Any:
@@ -135,12 +140,16 @@ class Dispatcher:
                 self._log_unknown_event(event)
                 raise ProtocolError(ErrorCode.UNKNOWN_EVENT, f"Unknown event {event!r}.")
             self.errors_in_a_row = 0
+            if self.once is not None and ack is not None and await self._answered_before(ack):
+                return
             result = await self.invoke(handler, frame.payload)
         except ProtocolError as exc:
             await self.protocol_error(exc, ack if exc.ack is None else exc.ack)
             return
         except Exception as exc:
-            await self.send_error_for(exc, ack, self.where(event, handler))
+            where = self.where(event, handler)
+            text = error_frame(exc, ack, where, codec, logged=False)
+            await self._answer(ack, text)
             return
         if ack is not None:
             try:
@@ -154,9 +163,37 @@ class Dispatcher:
                     event,
                     exc,
                 )
-                await self.send_error_for(exc, ack, self.where(event, handler), logged=True)
+                where = self.where(event, handler)
+                await self._answer(ack, error_frame(exc, ack, where, codec, logged=True))
                 return
-            await self.connection.send_text(text)
+            await self._answer(ack, text)
+
+    async def _answer(self, ack: Any, text: str) -> None:
+        """Send a request's answer, remembered first by a resumed session (see ``once``)."""
+        if self.once is not None and ack is not None:
+            await self.once.answered(ack, text)
+        await self.connection.send_text(text)
+
+    async def _answered_before(self, ack: Any) -> bool:
+        """
+        For a resumed session: True if request ``ack`` came before, then answered again here
+        (from what it answered then, once that run is over; ``interrupted`` if it never was).
+        """
+        assert self.once is not None
+        prior = await self.once.request(ack)
+        if prior is None:
+            return False
+        limit = float(self.config.disconnect_timeout) + float(self.config.layer_timeout)
+        reply = prior or await self.once.wait(ack, limit)
+        if not reply:
+            exc = ProtocolError(
+                ErrorCode.INTERRUPTED,
+                "This request was sent before, and its first run never finished; it was not "
+                "run again.",
+            )
+            reply = self.connection.codec.error(exc.code, exc.message, ack)
+        await self.connection.send_text(reply)
+        return True
 
     def _log_unknown_event(self, event: str) -> None:
         """Warn once per consumer class and event name (a client's typo, or an old client)."""

@@ -57,10 +57,18 @@ CONNECT_ERROR_EVENT = "connect_error"
 #: are), so the names can't clash with an application's events.
 PING_EVENT = "_ping"
 PONG_EVENT = "_pong"
-RESERVED_EVENTS = frozenset({ACK_EVENT, ERROR_EVENT, CONNECT_ERROR_EVENT, PONG_EVENT})
+#: Tells a client of a consumer with ``recovery = True`` its session, first after accept.
+SESSION_EVENT = "_session"
+RESERVED_EVENTS = frozenset(
+    {ACK_EVENT, ERROR_EVENT, CONNECT_ERROR_EVENT, PONG_EVENT, SESSION_EVENT}
+)
 
 #: Keys a payload may not hold, because the frame itself uses them.
 RESERVED_KEYS = frozenset({"event", "ack"})
+#: The position of a group message, put in the frames of sockets that recover.
+POSITION_KEY = "_pos"
+#: Keys a server frame's payload may not hold.
+RESERVED_PAYLOAD_KEYS = RESERVED_KEYS | {POSITION_KEY}
 
 MAX_ACK_LENGTH = 64
 #: Integers longer than this (in characters) are refused: no JavaScript client can hold them,
@@ -81,6 +89,9 @@ class ErrorCode:
     OVERLOADED = "overloaded"
     #: The channel layer (Redis) is down or too slow: raised as LayerUnavailable.
     UNAVAILABLE = "unavailable"
+    #: A request sent again after a reconnect whose first run never finished (its process
+    #: stopped): it may or may not have had its effect, and is not run a second time.
+    INTERRUPTED = "interrupted"
 
     #: Codes that mean the client broke the protocol; many in a row close the socket.
     PROTOCOL = frozenset({INVALID_JSON, INVALID_MESSAGE, UNKNOWN_EVENT, TOO_LARGE, OVERLOADED})
@@ -323,7 +334,7 @@ def encode_event(event: str, payload: dict[str, Any] | None = None) -> str:
         return encode_frame({"event": event})
     if not isinstance(payload, dict):
         raise TypeError(f"The payload of {event!r} must be a dict, not {type(payload).__name__}.")
-    clash = RESERVED_KEYS.intersection(payload)
+    clash = RESERVED_PAYLOAD_KEYS.intersection(payload)
     if clash:
         raise ValueError(
             f"The payload of {event!r} may not contain the key(s) {sorted(clash)}: "

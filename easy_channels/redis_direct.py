@@ -40,10 +40,12 @@ from typing import Any
 __all__ = [
     "GROUP_SEND_ATTEMPTS",
     "POP_BLOCK_SECONDS",
+    "Recording",
     "group_send",
     "inbox_name",
     "is_socket_channel",
     "pop",
+    "run_script",
     "socket_channel",
     "supports",
     "supports_version",
@@ -76,37 +78,44 @@ _STOCK_METHODS = (
     "consistent_hash",
 )
 
-# KEYS: the group, then the channel keys of the members the sender expects.
-# ARGV: group cutoff, message cutoff, now, expiry, n, the n expected members, then a message
-# and a capacity per channel key.
+# KEYS: the group, its recovery marker and history, then the channel keys of the members the
+# sender expects. ARGV: the message's position, its history entry, the history's length and
+# oldest kept id and its ttl (the position is "" for a send that isn't recorded); then group
+# cutoff, message cutoff, now, expiry, n, the n expected members, then a message and a capacity
+# per channel key.
 # Returns the number of channel keys over capacity, or the group's actual members (a list) if
 # they aren't the expected ones; then nothing was pushed.
 _GROUP_SEND_LUA = """
 local group = KEYS[1]
-redis.call('ZREMRANGEBYSCORE', group, 0, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', group, 0, ARGV[6])
 local members = redis.call('ZRANGE', group, 0, -1)
-local n = tonumber(ARGV[5])
+local n = tonumber(ARGV[10])
 if #members ~= n then
     return members
 end
 local expected = {}
 for i = 1, n do
-    expected[ARGV[5 + i]] = true
+    expected[ARGV[10 + i]] = true
 end
 for i = 1, #members do
     if not expected[members[i]] then
         return members
     end
 end
+if ARGV[1] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then
+    redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[3], '*', 'm', ARGV[1], 'j', ARGV[2])
+    redis.call('XTRIM', KEYS[3], 'MINID', ARGV[4])
+    redis.call('EXPIRE', KEYS[3], ARGV[5])
+end
 local over = 0
-local base = 5 + n
-for i = 2, #KEYS do
+local base = 10 + n
+for i = 4, #KEYS do
     local key = KEYS[i]
-    local at = base + 2 * (i - 2)
-    redis.call('ZREMRANGEBYSCORE', key, 0, ARGV[2])
+    local at = base + 2 * (i - 4)
+    redis.call('ZREMRANGEBYSCORE', key, 0, ARGV[7])
     if redis.call('ZCOUNT', key, '-inf', '+inf') < tonumber(ARGV[at + 2]) then
-        redis.call('ZADD', key, ARGV[3], ARGV[at + 1])
-        redis.call('EXPIRE', key, ARGV[4])
+        redis.call('ZADD', key, ARGV[8], ARGV[at + 1])
+        redis.call('EXPIRE', key, ARGV[9])
     else
         over = over + 1
     end
@@ -114,6 +123,17 @@ end
 return over
 """
 _GROUP_SEND_SHA = hashlib.sha1(_GROUP_SEND_LUA.encode()).hexdigest()
+
+# The recording step of _GROUP_SEND_LUA alone (KEYS: marker, history; ARGV: its first five).
+_RECORD_LUA = """
+if ARGV[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then
+    redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '*', 'm', ARGV[1], 'j', ARGV[2])
+    redis.call('XTRIM', KEYS[2], 'MINID', ARGV[4])
+    redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
+return 1
+"""
+_RECORD = (_RECORD_LUA, hashlib.sha1(_RECORD_LUA.encode()).hexdigest())
 
 _supported: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
@@ -194,6 +214,16 @@ def is_gone_socket(inbox: str, name: str) -> bool:
     return name.startswith(inbox + _SOCKET_MARK)
 
 
+class Recording:
+    """A recorded group's marker and history keys, and the entry to append to it."""
+
+    __slots__ = ("args", "keys")
+
+    def __init__(self, keys: list[str], args: list[Any]):
+        self.keys = keys
+        self.args = args
+
+
 class _Members:
     """A group's members as a sender saw them, and the channel keys they map to."""
 
@@ -248,28 +278,39 @@ def _remember(layer: Any, group: str, members: _Members) -> None:
 
 
 async def group_send(
-    layer: Any, group: str, message: dict[str, Any], local: Container[str] = ()
+    layer: Any,
+    group: str,
+    message: dict[str, Any],
+    local: Container[str] = (),
+    recording: Recording | None = None,
 ) -> tuple[int, list[str]]:
     """
     channels-redis' ``group_send(group, message)`` in one round trip, usually.
 
     Member channels in ``local`` (the ones this process reads itself) are left out of what
-    Redis gets: the caller hands them the message. Returns how many member channels were at
+    Redis gets: the caller hands them the message. With ``recording`` (see
+    :class:`easy_channels.recovery_redis.RedisStore`), the message is also appended to the
+    group's history if the group is recorded. Returns how many member channels were at
     capacity and lost the message (channels-redis only logs that at INFO level), and the
     members left to the caller.
     """
     if layer.ring_size != 1:
         await layer.group_send(group, message)  # members may live on other servers
         return 0, []
+    record: list[Any] = ["", "", 0, 0, 0]
+    keys: list[Any] = [_group_key(layer, group), b"", b""]
+    if recording is not None:
+        keys[1:3] = recording.keys
+        record = recording.args
     assert layer.require_valid_group_name(group), "Group name not valid"
     connection = layer.connection(0)
-    group_key = _group_key(layer, group)
     members = _remembered(layer, group) or _Members(layer, [])
     for _ in range(GROUP_SEND_ATTEMPTS):
         mine = frozenset(name for name in members.names if name in local)
         pushed = members.without(mine)
         now = time.time()
         args: list[Any] = [
+            *record,
             int(now) - layer.group_expiry,
             int(now) - int(layer.expiry),
             now,
@@ -280,11 +321,13 @@ async def group_send(
         for channels, capacity in zip(pushed.channels, pushed.capacities, strict=True):
             args.append(layer.serialize({**message, "__asgi_channel__": channels}))
             args.append(capacity)
-        result = await _evalsha(connection, [group_key, *pushed.keys], args)
+        result = await _evalsha(connection, [*keys, *pushed.keys], args)
         if not isinstance(result, list):
             _remember(layer, group, members)
             return int(result), [name for name in members.names if name in mine]
         members = _Members(layer, [name.decode() for name in result])
+    if recording is not None:  # recorded as every send of the group is, then sent the stock way
+        await run_script(connection, _RECORD, keys[1:3], record)
     if not local:
         await layer.group_send(group, message)
         return 0, []
@@ -303,13 +346,21 @@ async def group_send(
 
 
 async def _evalsha(connection: Any, keys: list[Any], args: list[Any]) -> Any:
+    return await run_script(connection, (_GROUP_SEND_LUA, _GROUP_SEND_SHA), keys, args)
+
+
+async def run_script(
+    connection: Any, script: tuple[str, str], keys: list[Any], args: list[Any]
+) -> Any:
+    """EVALSHA ``script`` (its text and sha), loading it into a Redis that lacks it."""
     from redis.exceptions import NoScriptError
 
+    lua, sha = script
     try:
-        return await connection.evalsha(_GROUP_SEND_SHA, len(keys), *keys, *args)
+        return await connection.evalsha(sha, len(keys), *keys, *args)
     except NoScriptError:  # a new (or restarted) Redis: load the script once
-        await connection.script_load(_GROUP_SEND_LUA)
-        return await connection.evalsha(_GROUP_SEND_SHA, len(keys), *keys, *args)
+        await connection.script_load(lua)
+        return await connection.evalsha(sha, len(keys), *keys, *args)
 
 
 async def pop(layer: Any, inbox: str) -> tuple[list[str], dict[str, Any]] | None:

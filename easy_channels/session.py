@@ -12,6 +12,7 @@ handler is still busy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,11 +24,13 @@ from .dispatch import Dispatcher
 from .exceptions import LayerUnavailable, Reject
 from .handlers import call
 from .hub import Hub
-from .layer import check_group_name, no_layer, reap, user_group
+from .layer import bounded, check_group_name, no_layer, reap, user_group
 from .middleware import chain_for
 from .outgoing import CALL_TYPE, CLOSE_TYPE, FRAME_TYPE
 from .protocol import CloseCode, ErrorCode, ProtocolError
 from .recipient import Recipient
+from .recovery import POSITION_KEY
+from .resume import Resumption, frame_with_position
 from .worker import Worker
 
 if TYPE_CHECKING:
@@ -64,6 +67,7 @@ class Session:
         "pending_bytes",
         "phase",
         "recipient",
+        "resumption",
         "work",
     )
 
@@ -86,6 +90,8 @@ class Session:
         self.pending_bytes = 0  # of the client frames waiting in the queue
         self.overloaded = counters.DropRun()  # its queue is full, until it empties
         self.work = Worker(self.owner, self.overloaded.end)
+        #: The socket's recovery, for a consumer with ``recovery = True`` (made at connect).
+        self.resumption: Resumption | None = None
 
     async def open_channel(self) -> str | None:
         """The socket's channel in the layer, read by the hub (None without a layer)."""
@@ -136,6 +142,12 @@ class Session:
         self.pending_bytes = 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + float(self.config.disconnect_timeout)
+        if self.resumption is not None and self.hub is not None:
+            with contextlib.suppress(LayerUnavailable):  # logged; the session expires anyway
+                ended = self.resumption.finish(
+                    None if self.connection.closed_here else code, self.recipient.channel_name
+                )
+                await bounded(self.hub.layer, ended, "a session", self.config.layer_timeout)
         await self.leave_all()
         if self.phase is Phase.CONNECTING:
             await self._wait_for_worker(deadline)
@@ -188,6 +200,8 @@ class Session:
                     await self.join(user_group(user))
             for group in self.consumer.groups:
                 await self.join(check_group_name(group))
+            if self.consumer.recovery and self.hub is not None:
+                await Resumption.start(self, self.hub.layer)
             await dispatcher.call_lifecycle("on_connect")
         except LayerUnavailable:
             await self._refuse(
@@ -228,6 +242,9 @@ class Session:
                 await connection.close(None)
         if connection.accepted and connection.state is not State.CLOSED:
             self.phase = Phase.CONNECTED
+            if self.resumption is not None:  # missed group_call_events, in order
+                for call_message in self.resumption.calls():
+                    self._queue_server_call(dispatcher.handle_call, call_message)
             counters.opened()
             if self.hub is not None:
                 processes.socket_opened(self.hub.layer)
@@ -258,11 +275,19 @@ class Session:
         await hub.join(self.recipient, group, self.config.layer_timeout)
         if self.connection.gone:  # the client left while we were joining
             await self.leave(group)
+        elif self.resumption is not None:
+            await bounded(
+                hub.layer, self.resumption.joined(group), "a session", self.config.layer_timeout
+            )
 
     async def leave(self, group: str) -> None:
         """Leave ``group``."""
         hub = self._require_hub("group_discard")
         await hub.leave(self.recipient, group, self.config.layer_timeout)
+        if self.resumption is not None and not self.connection.gone:
+            await bounded(
+                hub.layer, self.resumption.left(group), "a session", self.config.layer_timeout
+            )
 
     async def leave_all(self) -> None:
         if self.hub is not None and self.recipient.groups:
@@ -273,10 +298,16 @@ class Session:
     async def layer_message(self, message: dict[str, Any]) -> None:
         """A message of the socket's channel or of one of its groups (from the hub)."""
         kind = message.get("type")
+        resumption = self.resumption
+        if resumption is not None and POSITION_KEY in message and not resumption.live(message):
+            return  # replayed already
         if kind == FRAME_TYPE:
             exclude = message.get("exclude")
             if exclude is None or exclude != self.recipient.channel_name:
-                await self.connection.send_text(message["text"])
+                text = message["text"]
+                if resumption is not None and POSITION_KEY in message:
+                    text = frame_with_position(text, message[POSITION_KEY])
+                await self.connection.send_text(text)
         elif kind == CALL_TYPE:
             if not self.connection.gone:
                 self._queue_server_call(self.dispatcher.handle_call, message)

@@ -20,10 +20,12 @@ easy_channels protocol.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import deque
 from itertools import count
 from typing import Any, cast
+from urllib.parse import parse_qsl, urlencode
 
 from channels.testing import WebsocketCommunicator
 
@@ -70,8 +72,17 @@ class SocketCommunicator(WebsocketCommunicator):
         if user is not None:
             cast(dict[str, Any], self.scope)["user"] = user  # channels' TypedDict has no "user"
         self.timeout = timeout
-        self._acks = count(1)
+        #: The ack ids its requests use (a resumed socket goes on with its predecessor's).
+        self.ack_ids = count(1)
         self._unread: deque[dict[str, Any]] = deque()
+        self._made_with = (app, path, user, headers, subprotocols)
+        #: For a consumer with ``recovery = True``: the session id and whether this socket
+        #: resumed one (known once the first frame is read), and the position read per group.
+        self.session_id: str | None = None
+        self.recovered: bool | None = None
+        self.positions: dict[str, str] = {}
+        #: Requests sent and not answered yet: ack id -> frame (sent again by :meth:`resume`).
+        self.pending: dict[int, str] = {}
 
     async def connect(self, timeout: float | None = None) -> ConnectResult:
         """``(True, subprotocol)`` or ``(False, close_code)``; truthy only if accepted."""
@@ -87,16 +98,33 @@ class SocketCommunicator(WebsocketCommunicator):
         server's ``code``, ``message`` and ``details``) if the server answered with an error.
         Other frames that arrive meanwhile are kept for :meth:`receive_event`.
         """
-        ack = next(self._acks)
-        await self.send_to(text_data=json.dumps({"event": event, "ack": ack, **payload}))
+        return await self.answer(await self.send_request(event, **payload))
+
+    async def send_request(self, event: str, **payload: Any) -> int:
+        """Send with a new ack id and return the id, without waiting (see :meth:`answer`)."""
+        ack = next(self.ack_ids)
+        text = json.dumps({"event": event, "ack": ack, **payload})
+        self.pending[ack] = text
+        await self.send_to(text_data=text)
+        return ack
+
+    async def answer(self, ack: int, timeout: float | None = None) -> Any:
+        """The reply to request ``ack`` (as :meth:`request` returns it)."""
+        for frame in list(self._unread):
+            if frame.get("ack") == ack:
+                self._unread.remove(frame)
+                return self._reply(ack, frame)
         while True:
-            frame = await self._receive_frame()
-            if frame.get("ack") != ack:
-                self._unread.append(frame)
-                continue
-            if frame["event"] == "error":
-                raise SocketError(frame["code"], frame["message"], details=frame.get("details"))
-            return frame.get("data")
+            frame = await self._receive_frame(timeout)
+            if frame.get("ack") == ack:
+                return self._reply(ack, frame)
+            self._unread.append(frame)
+
+    def _reply(self, ack: int, frame: dict[str, Any]) -> Any:
+        self.pending.pop(ack, None)
+        if frame["event"] == "error":
+            raise SocketError(frame["code"], frame["message"], details=frame.get("details"))
+        return frame.get("data")
 
     async def receive_event(self, timeout: float | None = None) -> tuple[str, dict[str, Any]]:
         """The next frame as ``(event, payload)``."""
@@ -117,6 +145,64 @@ class SocketCommunicator(WebsocketCommunicator):
         assert output["type"] == "websocket.close", f"expected a close, got {output}"
         return output.get("code"), output.get("reason", "")
 
+    async def drop(self) -> None:
+        """Lose the connection as a network failure would (code 1006): its session stays."""
+        # Frames already sent are read first (as a client would have): the session frame and
+        # the positions come with them. They stay readable with receive_event().
+        await asyncio.sleep(0)  # lets the application finish a write it is in
+        while not self.output_queue.empty() and not await self.receive_nothing(0):
+            output = await self.receive_output(self.timeout)
+            if output["type"] != "websocket.send":
+                break  # closed by the server meanwhile
+            frame = self._take(json.loads(output["text"]))
+            if frame is not None:
+                self._unread.append(frame)
+        await self.disconnect(code=1006)
+
+    async def resume(self, timeout: float | None = None) -> SocketCommunicator:
+        """
+        A new, connected socket to the same path that resumes this one's session (after
+        :meth:`drop`), as the browser client does: it sends again the requests still waiting
+        for their answer, with the same ids. Its ``recovered`` says if the session resumed.
+        """
+        app, path, user, headers, subprotocols = self._made_with
+        query = {"ec_session": self.session_id or ""}
+        if self.positions:
+            query["ec_pos"] = ",".join(f"{g}@{p}" for g, p in self.positions.items())
+        base, _, old = path.partition("?")
+        kept = [(k, v) for k, v in parse_qsl(old) if not k.startswith("ec_")]
+        resumed = SocketCommunicator(
+            app,
+            f"{base}?{urlencode([*kept, *query.items()])}",
+            user,
+            headers=headers,
+            subprotocols=subprotocols,
+            timeout=timeout or self.timeout,
+        )
+        resumed.positions = dict(self.positions)
+        resumed.ack_ids = self.ack_ids
+        connected = await resumed.connect()
+        if connected:  # the session frame comes first
+            frame = json.loads(await resumed.receive_from(resumed.timeout))
+            assert frame.get("event") == "_session", f"expected the session frame, got {frame}"
+            resumed.session_id, resumed.recovered = frame["id"], frame["recovered"]
+            resumed.pending = dict(self.pending)
+            for text in self.pending.values():
+                await resumed.send_to(text_data=text)
+        return resumed
+
     async def _receive_frame(self, timeout: float | None = None) -> dict[str, Any]:
-        frame: dict[str, Any] = json.loads(await self.receive_from(timeout or self.timeout))
+        while True:
+            frame = self._take(json.loads(await self.receive_from(timeout or self.timeout)))
+            if frame is not None:
+                return frame
+
+    def _take(self, frame: dict[str, Any]) -> dict[str, Any] | None:
+        """Note the session and positions a frame carries; None for the session frame."""
+        if frame.get("event") == "_session":
+            self.session_id, self.recovered = frame["id"], frame["recovered"]
+            return None
+        position = frame.pop("_pos", None)
+        if position is not None:
+            self.positions[position[0]] = position[1]
         return frame

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -62,7 +63,8 @@ def test_the_router_and_as_asgi_apps_are_asgi3_applications_to_servers():
 
     for app in (websocket_router, Plain.as_asgi()):
         assert not is_double_callable(app)
-        assert iscoroutinefunction(getattr(app, "__call__", app)) or iscoroutinefunction(app)
+        call = app if inspect.isfunction(app) else type(app).__call__
+        assert iscoroutinefunction(call)
 
 
 async def test_router_serves_registered_routes(channel_layer):

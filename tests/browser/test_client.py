@@ -25,6 +25,10 @@ ROUTER_APP = "tests.browser.client_site.asgi:router_application"
 SETTINGS = "tests.browser.client_site.settings"
 WAIT = 10_000  # ms: generous, the machine may be busy with other tests
 
+#: What `connect` listeners get: a first connection, and a reconnection (no recovery here).
+CONNECTED = {"reconnect": False, "recovered": False}
+RECONNECTED = {"reconnect": True, "recovered": False}
+
 
 def own_server():
     return serve(APP, settings=SETTINGS)
@@ -173,7 +177,7 @@ def test_emit_reaches_the_handler_and_events_come_back(new_page, site, key):
     assert page.evaluate("() => s.emit('echo', {text: 'hi', n: [1, 2]}) === s")
     assert wait_seen(page, "echoed") == [{"text": "hi", "n": [1, 2]}]
     assert page.evaluate("() => seen('welcome')") == [{"connects": 1}]
-    assert page.evaluate("() => seen('connect')") == [{"reconnect": False}]
+    assert page.evaluate("() => seen('connect')") == [CONNECTED]
     assert page.evaluate("() => s.state") == "open"
 
 
@@ -237,7 +241,7 @@ def test_server_events_named_like_lifecycle_events_are_not_delivered(new_page, s
     wait_seen(page, "connect")
     page.evaluate("() => s.emit('lifecycle_names')")
     wait_seen(page, "after")
-    assert page.evaluate("() => seen('connect')") == [{"reconnect": False}]
+    assert page.evaluate("() => seen('connect')") == [CONNECTED]
     assert page.evaluate("() => seen('disconnect').length + seen('reconnecting').length") == 0
     warnings = console_messages(page, "warning")
     assert len(warnings) == 3 and all("not delivered" in text for text in warnings), warnings
@@ -400,7 +404,10 @@ def test_a_refusal_for_an_unavailable_layer_is_retried(new_page, site, key):
     connect(page, f"/ws/unavailable/{key}/", {"reconnectDelay": 20})
     refusal = {"code": 4503, "message": "Service unavailable; try again shortly."}
     assert wait_seen(page, "connect_error") == [refusal]
-    assert wait_seen(page, "connect", 2) == [{"reconnect": False}, {"reconnect": True}]
+    assert wait_seen(page, "connect", 2) == [
+        CONNECTED,
+        RECONNECTED,
+    ]
     assert page.evaluate("() => seen('disconnect')")[0]["willReconnect"] is True
     assert page.evaluate("() => s.state") == "open"
     assert stats(site, key)["connects"] == 2
@@ -426,7 +433,7 @@ def test_a_path_without_a_route_is_final_and_says_why(new_page, no_reconnect_cod
         time.sleep(0.5)  # a retry would have come after ~20 ms
         assert page.evaluate("() => [s.state, seen('connect'), seen('reconnecting')]") == [
             "closed",
-            [{"reconnect": False}],  # one attempt: accepted in order to say why, then closed
+            [CONNECTED],  # one attempt: accepted in order to say why, then closed
             [],
         ]
         assert page.js_errors == []
@@ -458,7 +465,10 @@ def test_other_close_codes_reconnect_and_unanswered_requests_fail(new_page, site
         "the server may or may not have handled it.",
     ]
     connects = wait_seen(page, "connect", 2)
-    assert connects == [{"reconnect": False}, {"reconnect": True}]
+    assert connects == [
+        CONNECTED,
+        RECONNECTED,
+    ]
     assert page.evaluate("() => seen('disconnect')") == [
         {"code": 4001, "reason": "Busy.", "wasClean": True, "willReconnect": True}
     ]
@@ -639,7 +649,7 @@ def test_heartbeat_timeout_detects_a_dead_server(new_page, key):
         finally:
             server.proc.send_signal(signal.SIGCONT)
         connects = wait_seen(page, "connect", 2)
-        assert connects[-1] == {"reconnect": True}
+        assert connects[-1] == RECONNECTED
         assert page.evaluate("() => s.request('echo', {revived: true})") == {"revived": True}
 
 
@@ -675,7 +685,10 @@ def test_reconnect_backoff_grows_with_jitter(new_page, key):
 
         server.start()
         connects = wait_seen(page, "connect", 2)
-        assert connects == [{"reconnect": False}, {"reconnect": True}]
+        assert connects == [
+            CONNECTED,
+            RECONNECTED,
+        ]
         # A successful connection resets the count: the next outage starts at attempt 1.
         page.evaluate("() => { window.events = []; }")
         server.stop()
@@ -704,7 +717,7 @@ def test_restart_buffers_emits_and_flushes_them_in_order(new_page, key):
         page.wait_for_function("() => stopped.state === 'closed'", timeout=WAIT)
         server.restart()
         connects = wait_seen(page, "connect", 2)
-        assert connects[-1] == {"reconnect": True}
+        assert connects[-1] == RECONNECTED
         disconnect = page.evaluate("() => seen('disconnect')")[0]
         assert disconnect["code"] == 1012 and disconnect["willReconnect"] is True  # uvicorn
         assert page.evaluate("() => records") == [1, 2, 3, 4, 5]

@@ -1,4 +1,7 @@
-"""The ``Order`` of docs/topics/sending.rst's view example (tests/test_docs_snippets.py)."""
+"""
+The models of the docs' examples: sending.rst's view (tests/test_docs_snippets.py) and
+recovery.rst's chat (tests/test_recovery.py).
+"""
 
 from django.db import models
 
@@ -11,3 +14,13 @@ class Order(models.Model):
 
     def get_absolute_url(self) -> str:
         return f"/orders/{self.pk}/"
+
+
+class Message(models.Model):
+    """The ``Message`` of docs/topics/recovery.rst's chat (tests/test_recovery.py)."""
+
+    room = models.CharField(max_length=100)
+    text = models.TextField()
+
+    def __str__(self) -> str:
+        return f"{self.room}: {self.text}"

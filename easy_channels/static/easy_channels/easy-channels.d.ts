@@ -86,6 +86,12 @@ export type ResolvedOptions = Readonly<Required<Options>>;
 export interface ConnectEvent {
   /** True when this socket had been connected before (this is a reconnection). */
   reconnect: boolean;
+  /**
+   * True when this connection resumed the session of the one before (a consumer with
+   * `recovery = True`): it is back in its groups and got the group messages it missed.
+   * False for a new session: reload what the page shows.
+   */
+  recovered: boolean;
 }
 
 /**
@@ -196,6 +202,8 @@ export declare class EasyChannelsSocket {
   readonly state: SocketState;
   /** True while a connection is open (`state === "open"`). */
   readonly connected: boolean;
+  /** Whether the current connection resumed the previous one's session (see ConnectEvent). */
+  readonly recovered: boolean;
 
   /**
    * Call `listener` for each `event`. App events get the server frame without its `event`

@@ -218,8 +218,22 @@
       this._connectTimer = null;
       this._pingTimer = null;
       this._deadTimer = null;
+      // Recovery (a consumer with `recovery = True`): the session the server gave us, the
+      // position read in each group, and whether this connection resumed the session.
+      this._session = null;
+      this._positions = new Map();
+      this._awaitingSession = false; // opened, waiting for the server's _session frame
+      this._recovered = false;
 
       if (this.options.autoConnect) this.open();
+    }
+
+    /**
+     * True if the current connection resumed the session of the one before (the server
+     * replayed the group messages sent meanwhile); false for a new session.
+     */
+    get recovered() {
+      return this._recovered;
     }
 
     /** "connecting" | "open" | "reconnecting" | "closed" */
@@ -313,7 +327,7 @@
       const text = encodeFrame(event, payload, ack, `request('${String(event)}')`);
       this._nextAck += 1;
       return new Promise((resolve, reject) => {
-        const request = { ack, event, resolve, reject, timer: null, sent: false };
+        const request = { ack, event, text, resolve, reject, timer: null, sent: false };
         this._requests.set(ack, request);
         if (timeout > 0) {
           request.timer = later(() => {
@@ -327,7 +341,8 @@
 
     _send(event, text, request) {
       const ws = this._ws;
-      if (this._state === "open" && !this._refused && ws.readyState === OPEN) {
+      const live = this._state === "open" && !this._refused && !this._awaitingSession;
+      if (live && ws.readyState === OPEN) {
         ws.send(text);
         if (request) request.sent = true;
         return;
@@ -392,6 +407,8 @@
       const wasActive = this._state !== "closed";
       const ws = this._ws;
       this._dropSocket();
+      this._awaitingSession = false;
+      this._forgetSession(); // a clean close ends the session: nothing is replayed after it
       if (ws) ws.close(code, reason);
       if (!wasActive && this._stopped) return this;
       this._stop();
@@ -405,7 +422,7 @@
       this._refused = false;
       let ws;
       try {
-        ws = new global.WebSocket(this.url);
+        ws = new global.WebSocket(this._session ? this._resumeUrl() : this.url);
       } catch (err) {
         // E.g. a port the browser blocks. Counts as a failed attempt, reported asynchronously
         // so that listeners added right after connect() see it (and close() cancels it).
@@ -433,9 +450,53 @@
       }
     }
 
+    /** The URL with the session to resume and what was read of each group. */
+    _resumeUrl() {
+      const url = new URL(this.url);
+      url.searchParams.set("ec_session", this._session);
+      const positions = [...this._positions].map(([group, position]) => `${group}@${position}`);
+      if (positions.length) url.searchParams.set("ec_pos", positions.join(","));
+      else url.searchParams.delete("ec_pos");
+      return url.href;
+    }
+
     _opened() {
       clearTimeout(this._connectTimer);
       this._connectTimer = null;
+      this._recovered = false;
+      if (this._session) {
+        // The server sends _session first; what was buffered waits for it (_sessionStarted).
+        this._awaitingSession = true;
+        this._state = "open";
+        return;
+      }
+      this._ready(false);
+    }
+
+    /** The server's _session frame: resumed, or a new session (see docs/protocol.md). */
+    _sessionStarted(frame) {
+      const resumed = frame.recovered === true && frame.id === this._session;
+      this._session = frame.id;
+      if (!resumed) this._positions.clear();
+      if (!this._awaitingSession) return; // the first connection: connect already fired
+      this._awaitingSession = false;
+      this._recovered = resumed;
+      for (const request of [...this._requests.values()]) {
+        if (!request.sent || !request.text) continue;
+        if (resumed) {
+          // Asked again with the same id: the server answers it once, however often asked.
+          this._ws.send(request.text);
+        } else {
+          const message =
+            `The connection closed before '${request.event}' was answered; ` +
+            "the server may or may not have handled it.";
+          this._settle(request, new EasyChannelsError("disconnected", message));
+        }
+      }
+      this._ready(resumed);
+    }
+
+    _ready(recovered) {
       const reconnect = this._everConnected;
       this._everConnected = true;
       this._attempts = 0;
@@ -448,7 +509,7 @@
         if (item.request) item.request.sent = true;
       }
       this._schedulePing();
-      this._fire("connect", { reconnect });
+      this._fire("connect", { reconnect, recovered });
     }
 
     /** Forget the current WebSocket (its events are ignored from now on) and its timers. */
@@ -475,22 +536,26 @@
 
     /** The current WebSocket closed (or was abandoned): report, then retry or stop. */
     _lost(code, reason, wasClean) {
-      const wasOpen = this._state === "open";
+      const wasOpen = this._state === "open" && !this._awaitingSession;
+      this._awaitingSession = false;
       this._dropSocket();
-      // Requests already sent can't be answered on another connection.
+      const final =
+        this._stopped || this._refused || this.options.noReconnectCodes.includes(code);
+      if (final) this._forgetSession();
+      // Requests already sent can't be answered on another connection, except one that
+      // resumes the session (they are asked again there: see _sessionStarted).
       for (const request of [...this._requests.values()]) {
-        if (request.sent) {
+        if (request.sent && !(this._session && !final)) {
           const message =
             `The connection closed before '${request.event}' was answered; ` +
             "the server may or may not have handled it.";
           this._settle(request, new EasyChannelsError("disconnected", message));
         }
       }
-      const final =
-        this._stopped || this._refused || this.options.noReconnectCodes.includes(code);
       const retry =
         !final && this.options.reconnect && this._attempts < this.options.reconnectAttempts;
       if (!retry) {
+        this._forgetSession();
         this._stop();
         this._fire("disconnect", { code, reason, wasClean, willReconnect: false });
         return;
@@ -500,6 +565,11 @@
       if (this._state === "reconnecting" && this._reconnectTimer === null) {
         this._scheduleReconnect(); // unless a disconnect listener called close() or open()
       }
+    }
+
+    _forgetSession() {
+      this._session = null;
+      this._positions.clear();
     }
 
     _scheduleReconnect() {
@@ -580,6 +650,17 @@
       }
       const event = frame.event;
       if (event === "_pong") return;
+      if (event === "_session") {
+        this._sessionStarted(frame);
+        return;
+      }
+      if (this._awaitingSession) {
+        // The server no longer recovers (its consumer changed): a new start, without it.
+        this._sessionStarted({ id: null, recovered: false });
+      }
+      if (Array.isArray(frame._pos)) {
+        this._positions.set(String(frame._pos[0]), String(frame._pos[1]));
+      }
       if (event === "ack") {
         const request = this._requests.get(frame.ack);
         if (request && request.sent) {
@@ -608,6 +689,7 @@
       }
       const payload = { ...frame };
       delete payload.event;
+      delete payload._pos;
       this._fire(event, payload);
     }
 

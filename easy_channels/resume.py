@@ -1,0 +1,218 @@
+"""
+:class:`Resumption`: the recovery of one socket of a consumer with ``recovery = True``.
+
+At connect it reads the session the client names in its URL (``ec_session``, and ``ec_pos``:
+the position it read each group up to), rejoins that session's groups and fetches what they
+were sent meanwhile; after accept, the client gets ``{"event": "_session", ...}`` and then the
+missed messages, in the order they were sent, before any newer one. While the socket is open
+its groups are kept in the store; a drop leaves the session for ``WINDOW`` seconds, a clean
+close ends it. docs/protocol.md describes the wire side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from .backends import backend_for
+from .outgoing import CALL_TYPE, CLOSE_TYPE, FRAME_TYPE
+from .protocol import SESSION_EVENT
+from .recovery import POSITION_KEY, Saved, Store, position_time, store_for
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["Resumption", "frame_with_position"]
+
+logger = logging.getLogger("easy_channels")
+
+#: Close codes of a client that ended its session on purpose (nothing is replayed after).
+CLEAN_CLOSE_CODES = frozenset({1000, 1005})
+#: Most groups a client's ``ec_pos`` may name.
+MAX_POSITIONS = 256
+
+
+def frame_with_position(text: str, position: list[str]) -> str:
+    """A pre-encoded frame with its position as ``"_pos"``, first after ``event``'s brace."""
+    encoded = json.dumps(position, separators=(",", ":"))
+    return f'{{"{POSITION_KEY}":{encoded},{text[1:]}'
+
+
+def _parse_positions(text: str) -> dict[str, str]:
+    """``room@1733068800123-9f2c4a1b,other@...`` -> {group: position}, bounded."""
+    positions: dict[str, str] = {}
+    for item in text.split(",")[:MAX_POSITIONS]:
+        group, _, position = item.rpartition("@")
+        if group and position_time(position):
+            positions[group] = position
+    return positions
+
+
+class Resumption:
+    """See the module docstring; made by a consumer's session when the socket connects."""
+
+    __slots__ = ("early", "recovered", "replay", "saved", "seen", "sid", "store")
+
+    def __init__(self, store: Store, sid: str, saved: Saved):
+        self.store = store
+        self.sid = sid
+        self.saved = saved
+        self.recovered = False
+        #: The missed layer messages, oldest first, until they are sent after accept.
+        self.replay: list[dict[str, Any]] = []
+        #: Positions replayed: the same message arriving live is not sent again.
+        self.seen: set[str] = set()
+        #: While resuming: positions that arrived live (sent before the replay, not in it).
+        self.early: set[str] | None = set()
+
+    @classmethod
+    async def start(cls, session: Session, layer: Any) -> Resumption | None:
+        """
+        The recovery of ``session``'s socket (None on a layer that can't keep one): the
+        session the client asks to resume, back in its groups with what they missed, if it can
+        be (same consumer and path, same user, nothing trimmed); else a new one.
+        """
+        store = store_for(layer)
+        if store is None:  # reported by check easy_channels.E010
+            return None
+        consumer, recipient = session.consumer, session.recipient
+        scope = consumer.scope
+        owner = f"{type(consumer).__module__}.{type(consumer).__qualname__}:{scope.get('path')}"
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        asked = (query.get("ec_session") or [""])[0][:64]
+        user = scope.get("user")
+        pk = str(user.pk) if user is not None and getattr(user, "is_authenticated", False) else None
+        saved = await store.load(asked) if asked else None
+        if saved is not None and (saved.owner != owner or saved.user != pk):
+            logger.info("easy_channels: session %s can't resume at %s for this user", asked, owner)
+            saved = None
+        resumption = cls(store, asked, saved) if saved is not None else cls.new(store, owner, pk)
+        # Live messages of the groups rejoined now come to it (see live()) while it fetches.
+        session.resumption = session.dispatcher.once = resumption
+        if saved is not None:
+            already = set(recipient.groups)
+            rejoined = [group for group in saved.groups if group not in already]
+            for group in rejoined:
+                await session.join(group)
+            await backend_for(layer).settled(list(saved.groups))
+            positions = _parse_positions((query.get("ec_pos") or [""])[0])
+            if await resumption.fetch(positions):
+                resumption.recovered = True
+            else:  # a fresh session, in the groups the new socket has joined itself
+                await store.end(asked, saved)
+                fresh = cls.new(store, owner, pk)
+                session.resumption = session.dispatcher.once = fresh
+                for group in rejoined:
+                    await session.leave(group)
+                resumption = fresh
+        resumption.early = None
+        resumption.saved.channels.append(recipient.channel_name or "")
+        new = [group for group in recipient.groups if group not in resumption.saved.groups]
+        await store.save(resumption.sid, resumption.saved, new)
+        consumer.recovered = resumption.recovered
+        session.connection.prelude = resumption.prelude()
+        return resumption
+
+    @classmethod
+    def new(cls, store: Store, owner: str, user: str | None) -> Resumption:
+        """A new session (its id unguessable: it is what lets a client resume it)."""
+        return cls(store, secrets.token_urlsafe(18), Saved(owner, user))
+
+    async def fetch(self, positions: dict[str, str]) -> bool:
+        """What the session's groups were sent after what the client read; False: a gap."""
+        missed: list[list[tuple[int, dict[str, Any]]]] = []
+        for group, joined_at in self.saved.groups.items():
+            after = positions.get(group, joined_at)
+            entries = await self.store.since(group, after)
+            if entries is None:
+                logger.info("easy_channels: session %s missed messages of %r", self.sid, group)
+                return False
+            kept = []
+            early = self.early or ()
+            for position, message in entries:
+                if message.get("type") == CLOSE_TYPE:
+                    return False  # the socket was closed meanwhile: the session ended there
+                if position in early:
+                    continue  # it came live while this fetched: sent already
+                self.seen.add(position)
+                if message.get("exclude") not in self.saved.channels:
+                    kept.append((position_time(position), message))
+            missed.append(kept)
+        # In the order sent across groups; each group's own order as its history has it.
+        merged = heapq.merge(*missed, key=lambda entry: entry[0])
+        self.replay = [message for _, message in merged]
+        return True
+
+    def prelude(self) -> list[str]:
+        """The frames sent right after accept: the session frame, then the missed frames."""
+        frame = {"event": SESSION_EVENT, "id": self.sid, "recovered": self.recovered}
+        texts = [json.dumps(frame, separators=(",", ":"))]
+        for message in self.replay:
+            if message.get("type") == FRAME_TYPE:
+                texts.append(frame_with_position(message["text"], message[POSITION_KEY]))
+        return texts
+
+    def calls(self) -> list[dict[str, Any]]:
+        """The missed server-side calls (group_call_event), run after accept."""
+        calls = [message for message in self.replay if message.get("type") == CALL_TYPE]
+        self.replay = []
+        return calls
+
+    def live(self, message: dict[str, Any]) -> bool:
+        """Whether a group message arriving now is new (not one the replay had)."""
+        if self.early is not None:  # still resuming: the replay will leave it out
+            self.early.add(message[POSITION_KEY][1])
+            return True
+        if not self.seen:
+            return True
+        position = message[POSITION_KEY][1]
+        if position in self.seen:
+            self.seen.discard(position)
+            return False
+        return True
+
+    # -- requests answered once -------------------------------------------------------------
+
+    async def request(self, ack: Any) -> str | None:
+        """None for a request id the session hasn't seen (now noted); else its answer or ""."""
+        return await self.store.ack_begin(self.sid, json.dumps(ack))
+
+    async def wait(self, ack: Any, limit: float) -> str:
+        """The answer of a request whose first run is still going on ("" if none comes)."""
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + limit, 0.02
+        while loop.time() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+            answer = await self.store.ack_begin(self.sid, json.dumps(ack))
+            if answer:
+                return answer
+        return ""
+
+    async def answered(self, ack: Any, text: str) -> None:
+        await self.store.ack_done(self.sid, json.dumps(ack), text)
+
+    # -- the session's groups ----------------------------------------------------------------
+
+    async def joined(self, group: str) -> None:
+        if self.early is None and group not in self.saved.groups:
+            await self.store.save(self.sid, self.saved, [group])
+
+    async def left(self, group: str) -> None:
+        if self.early is None and group in self.saved.groups:
+            self.store.left(self.saved, group)
+            await self.store.save(self.sid, self.saved)
+
+    async def finish(self, code: int | None, channel: str | None) -> None:
+        """The socket ended: a drop keeps the session ``WINDOW`` seconds, a clean close ends it."""
+        if channel is not None and channel not in self.saved.channels:
+            self.saved.channels.append(channel)
+        if code is None or code in CLEAN_CLOSE_CODES:
+            await self.store.end(self.sid, self.saved)
+        else:
+            await self.store.away(self.sid, self.saved)
