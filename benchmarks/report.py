@@ -26,6 +26,8 @@ RATIO_PAIRS = [
     ("ec-daphne", "socketio"),
     ("ec-daphne", "channels"),
     ("ec-uvicorn", "websockets"),
+    # What recovery costs: the same load with recovery = True, against it off.
+    ("ec-recovery", "ec-uvicorn"),
     # With --baseline: this commit against an earlier one, and the earlier one's own ratios.
     ("ec-uvicorn", "ec-baseline"),
     ("ec-baseline", "socketio"),
@@ -33,6 +35,7 @@ RATIO_PAIRS = [
 ]
 SHORT = {
     "ec-uvicorn": "ec/uvicorn",
+    "ec-recovery": "ec+recovery",
     "ec-daphne": "ec/daphne",
     "channels": "Channels",
     "socketio": "socketio",

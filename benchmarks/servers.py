@@ -44,6 +44,8 @@ class Spec:
     #: Where the server's code comes from (its cwd and PYTHONPATH): None for this checkout,
     #: or an unpacked earlier commit (``--baseline``), so both are measured in one run.
     root: Path | None = None
+    #: Environment variables of its own.
+    env: tuple[tuple[str, str], ...] = ()
 
 
 SPECS: dict[str, Spec] = {
@@ -57,6 +59,16 @@ SPECS: dict[str, Spec] = {
             "/ws/bench/",
             "json",
             ("memory", "redis", "pubsub"),
+        ),
+        Spec(
+            "ec-recovery",
+            "easy_channels+recovery/uvicorn",
+            tuple(_UVICORN),
+            "benchmarks.apps.easy_asgi:application",
+            "/ws/bench-recovery/",
+            "json",
+            ("memory", "redis"),  # the layers recovery keeps sessions on
+            env=(("BENCH_RECOVERY", "1"),),
         ),
         Spec(
             "ec-daphne",
@@ -184,7 +196,7 @@ class Server:
 
     def start(self, extra_env: dict[str, str] | None = None, prefix: list[str] | None = None):
         args = [a.format(app=self.spec.app, port=self.port) for a in self.spec.argv]
-        env = {**self.env, **(extra_env or {})}
+        env = {**self.env, **dict(self.spec.env), **(extra_env or {})}
         root = self.spec.root or ROOT
         env["PYTHONPATH"] = str(root)
         with open(self.log_path, "a") as log:

@@ -1,4 +1,7 @@
+import contextlib
+
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
 
 
 class EasyChannelsConfig(AppConfig):
@@ -7,6 +10,11 @@ class EasyChannelsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, recovery_checks, security_checks  # noqa: F401  (the checks)
-        from .registry import autodiscover
+        from .registry import autodiscover, registry
 
         autodiscover()
+        # The consumers named in EASY_CHANNELS["SOCKETS"] are imported now, not at the first
+        # connection: a process that only sends (a worker, a view) must know whether one of
+        # them recovers, to record its group messages. A bad entry is check E006's to report.
+        with contextlib.suppress(ImproperlyConfigured):
+            registry.routes()

@@ -32,7 +32,8 @@ __all__ = ["Resumption", "frame_with_position"]
 logger = logging.getLogger("easy_channels")
 
 #: Close codes of a client that ended its session on purpose (nothing is replayed after).
-CLEAN_CLOSE_CODES = frozenset({1000, 1005})
+#: Not 1005 ("no code"): uvicorn reports a connection lost without a close frame as 1005.
+CLEAN_CLOSE_CODES = frozenset({1000})
 #: Most groups a client's ``ec_pos`` may name.
 MAX_POSITIONS = 256
 

@@ -17,3 +17,9 @@ class Bench(JSONWebSocket):
             payload["group"], "msg", {"seq": payload["seq"], "text": payload["text"]}
         )
         return True
+
+
+class RecoveringBench(Bench):
+    """The same handlers with recovery: sessions kept, group messages recorded for replay."""
+
+    recovery = True

@@ -31,6 +31,8 @@ EASY_CHANNELS = {
     "URL_PREFIX": "ws/",
     "SOCKETS": {"bench/": "benchmarks.apps.easy_consumers.Bench"},
 }
+if os.environ.get("BENCH_RECOVERY"):  # the ec-recovery server: the same consumer, recovering
+    EASY_CHANNELS["SOCKETS"]["bench-recovery/"] = "benchmarks.apps.easy_consumers.RecoveringBench"
 
 LAYER = os.environ.get("BENCH_LAYER", "memory")
 PREFIX = os.environ.get("BENCH_PREFIX", "ecbench")

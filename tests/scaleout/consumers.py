@@ -119,3 +119,12 @@ class Room(JSONWebSocket):
         sockets = sum(isinstance(o, JSONWebSocket) for o in gc.get_objects())
         tasks = sorted(t.get_coro().__qualname__ for t in asyncio.all_tasks())
         return {"sockets": sockets, "tasks": tasks}
+
+
+class RecoveringRoom(Room):
+    """The same room with recovery (tests/test_recovery_servers.py)."""
+
+    recovery = True
+
+    async def on_connect(self):
+        self.emit("hello", {"recovered": self.recovered, "groups": sorted(self.joined_groups)})

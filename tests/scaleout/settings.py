@@ -81,6 +81,9 @@ if LAYER == "sharded" and len(HOSTS) < 2:
 if LAYER != "sharded" and len(HOSTS) != 1:
     raise ImproperlyConfigured(f"SCALEOUT_LAYER={LAYER} takes one host, not {HOSTS}.")
 
+if LAYER == "redis":  # the layer recovery can keep sessions on (check easy_channels.E010)
+    EASY_CHANNELS["SOCKETS"]["recovering/"] = "tests.scaleout.consumers.RecoveringRoom"
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": _BACKENDS[LAYER],

@@ -88,3 +88,24 @@ class Unavailable(JSONWebSocket):
         stats["connects"] += 1
         if stats["connects"] == 1:
             raise LayerUnavailable("The test's layer is down.")
+
+
+class Recovering(JSONWebSocket):
+    """A chat with recovery: its page keeps its session through a network loss."""
+
+    recovery = True
+
+    def on_connect(self):
+        self.stats = stats_for(self.scope)
+        self.stats["connects"] += 1
+        self.stats.setdefault("recovered", []).append(self.recovered)
+        self.group_add("room-" + self.scope["url_route"]["kwargs"]["key"])
+
+    def on_say(self, payload):
+        self.group_send("room-" + self.scope["url_route"]["kwargs"]["key"], "said", payload)
+
+    async def on_insert(self, payload):
+        """A slow write whose answer the test loses on purpose: it must run once."""
+        self.stats["records"].append(payload["n"])
+        await asyncio.sleep(payload.get("seconds", 0))
+        return {"row": payload["n"]}
