@@ -56,6 +56,8 @@ class JsonCodec:
         """``("ack", id, data)``, ``("event", name, payload)`` or ``("ping", None, None)``."""
         frame = json.loads(text)
         event = frame.get("event")
+        if event == "_session":  # a consumer with recovery tells its session first
+            return "meta", None, None
         if event == "ack":
             return "ack", frame.get("ack"), frame.get("data")
         if event == "error":
@@ -155,6 +157,8 @@ class Client:
                     future = self._waiting.pop(key, None)
                     if future is not None and not future.done():
                         future.set_result(data)
+                elif kind == "meta":
+                    continue
                 else:
                     await self.ws.send("3")
         except Exception as exc:  # a closed socket ends the reader; anything else is reported
@@ -176,6 +180,8 @@ class Client:
                 kind, key, data = self.codec.parse(await self.ws.recv())
                 if kind == "ack" and key == ack:
                     return data
+                if kind == "meta":
+                    continue
                 if kind == "ping":
                     await self.ws.send("3")
                 else:

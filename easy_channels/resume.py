@@ -16,10 +16,12 @@ import heapq
 import json
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs
 
 from .backends import backend_for
+from .layer import bounded
 from .outgoing import CALL_TYPE, CLOSE_TYPE, FRAME_TYPE
 from .protocol import SESSION_EVENT
 from .recovery import POSITION_KEY, Saved, Store, position_time, store_for
@@ -31,6 +33,11 @@ __all__ = ["Resumption", "frame_with_position"]
 
 logger = logging.getLogger("easy_channels")
 
+T = TypeVar("T")
+
+#: What a store call is called in the log line of a layer outage.
+_WHAT = "a recovery session"
+
 #: Close codes of a client that ended its session on purpose (nothing is replayed after).
 #: Not 1005 ("no code"): uvicorn reports a connection lost without a close frame as 1005.
 CLEAN_CLOSE_CODES = frozenset({1000})
@@ -40,8 +47,18 @@ MAX_POSITIONS = 256
 
 def frame_with_position(text: str, position: list[str]) -> str:
     """A pre-encoded frame with its position as ``"_pos"``, first after ``event``'s brace."""
+    global _last
+    last_text, last_position, framed = _last
+    if last_text is text and last_position is position:
+        return framed  # the next member of the same group message: made once, not per member
     encoded = json.dumps(position, separators=(",", ":"))
-    return f'{{"{POSITION_KEY}":{encoded},{text[1:]}'
+    framed = f'{{"{POSITION_KEY}":{encoded},{text[1:]}'
+    _last = (text, position, framed)
+    return framed
+
+
+#: The last message frame_with_position made: (its text, its position, the frame).
+_last: tuple[str, list[str], str] = ("", [], "")
 
 
 def _parse_positions(text: str) -> dict[str, str]:
@@ -57,10 +74,12 @@ def _parse_positions(text: str) -> dict[str, str]:
 class Resumption:
     """See the module docstring; made by a consumer's session when the socket connects."""
 
-    __slots__ = ("early", "recovered", "replay", "saved", "seen", "sid", "store")
+    __slots__ = ("early", "layer", "limit", "recovered", "replay", "saved", "seen", "sid", "store")
 
-    def __init__(self, store: Store, sid: str, saved: Saved):
+    def __init__(self, store: Store, sid: str, saved: Saved, layer: Any, limit: float):
         self.store = store
+        self.layer = layer
+        self.limit = limit  # LAYER_TIMEOUT: every store call is a layer call
         self.sid = sid
         self.saved = saved
         self.recovered = False
@@ -88,11 +107,16 @@ class Resumption:
         asked = (query.get("ec_session") or [""])[0][:64]
         user = scope.get("user")
         pk = str(user.pk) if user is not None and getattr(user, "is_authenticated", False) else None
-        saved = await store.load(asked) if asked else None
+        limit = session.config.layer_timeout
+        saved = await bounded(layer, store.load(asked), _WHAT, limit) if asked else None
         if saved is not None and (saved.owner != owner or saved.user != pk):
             logger.info("easy_channels: session %s can't resume at %s for this user", asked, owner)
             saved = None
-        resumption = cls(store, asked, saved) if saved is not None else cls.new(store, owner, pk)
+        resumption = (
+            cls(store, asked, saved, layer, limit)
+            if saved is not None
+            else cls.new(store, owner, pk, layer, limit)
+        )
         # Live messages of the groups rejoined now come to it (see live()) while it fetches.
         session.resumption = session.dispatcher.once = resumption
         if saved is not None:
@@ -105,8 +129,8 @@ class Resumption:
             if await resumption.fetch(positions):
                 resumption.recovered = True
             else:  # a fresh session, in the groups the new socket has joined itself
-                await store.end(asked, saved)
-                fresh = cls.new(store, owner, pk)
+                await resumption.call(store.end(asked, saved))
+                fresh = cls.new(store, owner, pk, layer, limit)
                 session.resumption = session.dispatcher.once = fresh
                 for group in rejoined:
                     await session.leave(group)
@@ -114,22 +138,29 @@ class Resumption:
         resumption.early = None
         resumption.saved.channels.append(recipient.channel_name or "")
         new = [group for group in recipient.groups if group not in resumption.saved.groups]
-        await store.save(resumption.sid, resumption.saved, new)
+        await resumption.call(store.save(resumption.sid, resumption.saved, new))
         consumer.recovered = resumption.recovered
         session.connection.prelude = resumption.prelude()
         return resumption
 
     @classmethod
-    def new(cls, store: Store, owner: str, user: str | None) -> Resumption:
+    def new(
+        cls, store: Store, owner: str, user: str | None, layer: Any, limit: float
+    ) -> Resumption:
         """A new session (its id unguessable: it is what lets a client resume it)."""
-        return cls(store, secrets.token_urlsafe(18), Saved(owner, user))
+        return cls(store, secrets.token_urlsafe(18), Saved(owner, user), layer, limit)
+
+    async def call(self, awaitable: Awaitable[T]) -> T:
+        """A store call, bounded like every layer call (LayerUnavailable past LAYER_TIMEOUT)."""
+        result: T = await bounded(self.layer, awaitable, _WHAT, self.limit)
+        return result
 
     async def fetch(self, positions: dict[str, str]) -> bool:
         """What the session's groups were sent after what the client read; False: a gap."""
         missed: list[list[tuple[int, dict[str, Any]]]] = []
         for group, joined_at in self.saved.groups.items():
             after = positions.get(group, joined_at)
-            entries = await self.store.since(group, after)
+            entries = await self.call(self.store.since(group, after))
             if entries is None:
                 logger.info("easy_channels: session %s missed messages of %r", self.sid, group)
                 return False
@@ -181,7 +212,7 @@ class Resumption:
 
     async def request(self, ack: Any) -> str | None:
         """None for a request id the session hasn't seen (now noted); else its answer or ""."""
-        return await self.store.ack_begin(self.sid, json.dumps(ack))
+        return await self.call(self.store.ack_begin(self.sid, json.dumps(ack)))
 
     async def wait(self, ack: Any, limit: float) -> str:
         """The answer of a request whose first run is still going on ("" if none comes)."""
@@ -190,30 +221,30 @@ class Resumption:
         while loop.time() < deadline:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
-            answer = await self.store.ack_begin(self.sid, json.dumps(ack))
+            answer = await self.call(self.store.ack_begin(self.sid, json.dumps(ack)))
             if answer:
                 return answer
         return ""
 
     async def answered(self, ack: Any, text: str) -> None:
-        await self.store.ack_done(self.sid, json.dumps(ack), text)
+        await self.call(self.store.ack_done(self.sid, json.dumps(ack), text))
 
     # -- the session's groups ----------------------------------------------------------------
 
     async def joined(self, group: str) -> None:
         if self.early is None and group not in self.saved.groups:
-            await self.store.save(self.sid, self.saved, [group])
+            await self.call(self.store.save(self.sid, self.saved, [group]))
 
     async def left(self, group: str) -> None:
         if self.early is None and group in self.saved.groups:
             self.store.left(self.saved, group)
-            await self.store.save(self.sid, self.saved)
+            await self.call(self.store.save(self.sid, self.saved))
 
     async def finish(self, code: int | None, channel: str | None) -> None:
         """The socket ended: a drop keeps the session ``WINDOW`` seconds, a clean close ends it."""
         if channel is not None and channel not in self.saved.channels:
             self.saved.channels.append(channel)
         if code is None or code in CLEAN_CLOSE_CODES:
-            await self.store.end(self.sid, self.saved)
+            await self.call(self.store.end(self.sid, self.saved))
         else:
-            await self.store.away(self.sid, self.saved)
+            await self.call(self.store.away(self.sid, self.saved))

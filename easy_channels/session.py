@@ -24,7 +24,7 @@ from .dispatch import Dispatcher
 from .exceptions import LayerUnavailable, Reject
 from .handlers import call
 from .hub import Hub
-from .layer import bounded, check_group_name, no_layer, reap, user_group
+from .layer import check_group_name, no_layer, reap, user_group
 from .middleware import chain_for
 from .outgoing import CALL_TYPE, CLOSE_TYPE, FRAME_TYPE
 from .protocol import CloseCode, ErrorCode, ProtocolError
@@ -144,10 +144,9 @@ class Session:
         deadline = loop.time() + float(self.config.disconnect_timeout)
         if self.resumption is not None and self.hub is not None:
             with contextlib.suppress(LayerUnavailable):  # logged; the session expires anyway
-                ended = self.resumption.finish(
+                await self.resumption.finish(
                     None if self.connection.closed_here else code, self.recipient.channel_name
                 )
-                await bounded(self.hub.layer, ended, "a session", self.config.layer_timeout)
         await self.leave_all()
         if self.phase is Phase.CONNECTING:
             await self._wait_for_worker(deadline)
@@ -276,18 +275,14 @@ class Session:
         if self.connection.gone:  # the client left while we were joining
             await self.leave(group)
         elif self.resumption is not None:
-            await bounded(
-                hub.layer, self.resumption.joined(group), "a session", self.config.layer_timeout
-            )
+            await self.resumption.joined(group)
 
     async def leave(self, group: str) -> None:
         """Leave ``group``."""
         hub = self._require_hub("group_discard")
         await hub.leave(self.recipient, group, self.config.layer_timeout)
         if self.resumption is not None and not self.connection.gone:
-            await bounded(
-                hub.layer, self.resumption.left(group), "a session", self.config.layer_timeout
-            )
+            await self.resumption.left(group)
 
     async def leave_all(self) -> None:
         if self.hub is not None and self.recipient.groups:
