@@ -67,17 +67,25 @@ class Saved:
     groups: dict[str, str] = field(default_factory=dict)
     #: The layer channels the session's sockets had (their exclude_self sends stay excluded).
     channels: list[str] = field(default_factory=list)
+    #: The highest integer request id its last socket got, written when that socket dropped
+    #: (None: not known, e.g. its process was killed): only requests up to it can be repeats.
+    acks_up_to: int | None = None
 
     def dumps(self) -> str:
-        return json.dumps(
-            {"o": self.owner, "u": self.user, "g": self.groups, "c": self.channels[-8:]},
-            separators=(",", ":"),
-        )
+        data: dict[str, Any] = {
+            "o": self.owner,
+            "u": self.user,
+            "g": self.groups,
+            "c": self.channels[-8:],
+        }
+        if self.acks_up_to is not None:
+            data["a"] = self.acks_up_to
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def loads(cls, text: str | bytes) -> Saved:
         data = json.loads(text)
-        return cls(data["o"], data["u"], dict(data["g"]), list(data["c"]))
+        return cls(data["o"], data["u"], dict(data["g"]), list(data["c"]), data.get("a"))
 
 
 class Store:

@@ -94,7 +94,15 @@ def _script(lua: str) -> tuple[str, str]:
     return lua, hashlib.sha1(lua.encode()).hexdigest()
 
 
+# KEYS: the acks hash. ARGV: the ack id, its answer, the hash's ttl.
+_ACK_DONE_LUA = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
 _SAVE, _KEEP, _ACK_BEGIN = _script(_SAVE_LUA), _script(_KEEP_LUA), _script(_ACK_BEGIN_LUA)
+_ACK_DONE = _script(_ACK_DONE_LUA)
 
 
 class RedisStore(Store):
@@ -210,7 +218,8 @@ class RedisStore(Store):
         return prior.decode() if isinstance(prior, bytes) else str(prior)
 
     async def ack_done(self, sid: str, ack: str, reply: str) -> None:
-        await self._connection().hset(f"{self.prefix}a:{sid}", ack, reply)
+        # With its own expiry: written without waiting, it may land before ack_begin's.
+        await self._run(_ACK_DONE, [f"{self.prefix}a:{sid}"], [ack, reply, self.ttl])
 
 
 def _entries(raw: list[Any]) -> list[tuple[str, dict[str, Any]]]:

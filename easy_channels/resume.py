@@ -17,10 +17,11 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import parse_qs
 
 from .backends import backend_for
+from .exceptions import LayerUnavailable
 from .layer import bounded
 from .outgoing import CALL_TYPE, CLOSE_TYPE, FRAME_TYPE
 from .protocol import SESSION_EVENT
@@ -74,7 +75,22 @@ def _parse_positions(text: str) -> dict[str, str]:
 class Resumption:
     """See the module docstring; made by a consumer's session when the socket connects."""
 
-    __slots__ = ("early", "layer", "limit", "recovered", "replay", "saved", "seen", "sid", "store")
+    __slots__ = (
+        "early",
+        "highest",
+        "layer",
+        "limit",
+        "recovered",
+        "repeats_up_to",
+        "replay",
+        "saved",
+        "seen",
+        "sid",
+        "store",
+    )
+
+    #: The store writes a request's bookkeeping makes without waiting (kept until done).
+    writing: ClassVar[set[asyncio.Task[Any]]] = set()
 
     def __init__(self, store: Store, sid: str, saved: Saved, layer: Any, limit: float):
         self.store = store
@@ -89,6 +105,10 @@ class Resumption:
         self.seen: set[str] = set()
         #: While resuming: positions that arrived live (sent before the replay, not in it).
         self.early: set[str] | None = set()
+        #: Request ids that may be repeats, asked again after the reconnect: none for a new
+        #: session; up to the last socket's highest integer id (or all: -1 for "unknown").
+        self.repeats_up_to: int | None = None
+        self.highest: int | None = None  # the highest integer request id of this socket
 
     @classmethod
     async def start(cls, session: Session, layer: Any) -> Resumption | None:
@@ -128,6 +148,9 @@ class Resumption:
             positions = _parse_positions((query.get("ec_pos") or [""])[0])
             if await resumption.fetch(positions):
                 resumption.recovered = True
+                up_to = saved.acks_up_to
+                resumption.repeats_up_to = -1 if up_to is None else up_to
+                saved.acks_up_to = None  # unknown again until this socket drops (a SIGKILL)
             else:  # a fresh session, in the groups the new socket has joined itself
                 await resumption.call(store.end(asked, saved))
                 fresh = cls.new(store, owner, pk, layer, limit)
@@ -211,8 +234,20 @@ class Resumption:
     # -- requests answered once -------------------------------------------------------------
 
     async def request(self, ack: Any) -> str | None:
-        """None for a request id the session hasn't seen (now noted); else its answer or ""."""
-        return await self.call(self.store.ack_begin(self.sid, json.dumps(ack)))
+        """
+        None for a request id the session hasn't seen (now noted as running); else its answer,
+        or "" while its first run goes on. Only a resumed socket's requests are looked up, and
+        only ids its predecessor may have had; the others are noted without waiting.
+        """
+        key = json.dumps(ack)
+        integer = isinstance(ack, int)
+        if integer and (self.highest is None or ack > self.highest):
+            self.highest = ack
+        up_to = self.repeats_up_to
+        if up_to is None or (integer and up_to >= 0 and ack > up_to):
+            self._write(self.store.ack_begin(self.sid, key))
+            return None
+        return await self.call(self.store.ack_begin(self.sid, key))
 
     async def wait(self, ack: Any, limit: float) -> str:
         """The answer of a request whose first run is still going on ("" if none comes)."""
@@ -227,7 +262,23 @@ class Resumption:
         return ""
 
     async def answered(self, ack: Any, text: str) -> None:
-        await self.call(self.store.ack_done(self.sid, json.dumps(ack), text))
+        """
+        Keep a request's answer, without waiting: a repeat that comes before it is written
+        finds the request running, and waits for the answer (see :meth:`wait`).
+        """
+        self._write(self.store.ack_done(self.sid, json.dumps(ack), text))
+
+    def _write(self, awaitable: Awaitable[Any]) -> None:
+        task = asyncio.get_running_loop().create_task(self.call(awaitable))
+        self.writing.add(task)
+        task.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task[Any]) -> None:
+        self.writing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if not isinstance(exc, LayerUnavailable):  # that one is logged already
+                logger.error("easy_channels: recovery session %s: %r", self.sid, exc, exc_info=exc)
 
     # -- the session's groups ----------------------------------------------------------------
 
@@ -247,4 +298,8 @@ class Resumption:
         if code is None or code in CLEAN_CLOSE_CODES:
             await self.call(self.store.end(self.sid, self.saved))
         else:
+            # Requests the next socket may ask again: this one's, and its predecessor's if they
+            # were not asked again here yet (unknown stays unknown: all are looked up).
+            before = self.repeats_up_to
+            self.saved.acks_up_to = None if before == -1 else max(self.highest or 0, before or 0)
             await self.call(self.store.away(self.sid, self.saved))
