@@ -182,9 +182,11 @@ class SocketCommunicator(WebsocketCommunicator):
         resumed.positions = dict(self.positions)
         resumed.ack_ids = self.ack_ids
         connected = await resumed.connect()
-        if connected:  # the session frame comes first
+        if connected:  # the session frame comes first, unless the socket is refused
             frame = json.loads(await resumed.receive_from(resumed.timeout))
-            assert frame.get("event") == "_session", f"expected the session frame, got {frame}"
+            if frame.get("event") != "_session":  # a connect_error: readable as an event
+                resumed._unread.append(frame)
+                return resumed
             resumed.session_id, resumed.recovered = frame["id"], frame["recovered"]
             resumed.pending = dict(self.pending)
             for text in self.pending.values():

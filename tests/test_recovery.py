@@ -338,3 +338,35 @@ def test_recovery_on_a_layer_that_cant_keep_sessions_is_a_check_error(settings, 
     settings.EASY_CHANNELS = {"RECOVERY": {"WINDOW": 0, "HISTORY": "many", "SIZE": 1}}
     messages = [e.msg for e in run_checks() if e.id == "easy_channels.E009"]
     assert len(messages) == 3, messages
+
+
+@pytest.mark.redis
+async def test_a_redis_that_forgot_everything_starts_a_new_session(settings):
+    """A Redis restarted without persistence has no session to resume: a fresh start."""
+    import uuid
+
+    from channels.layers import get_channel_layer
+
+    from tests.conftest import redis_layer_config, require_redis
+    from tests.liveserver import RedisServer
+
+    require_redis()
+    with RedisServer() as store:
+        config = redis_layer_config(f"forgot{uuid.uuid4().hex[:8]}")
+        config["CONFIG"]["hosts"][0]["address"] = store.url
+        settings.CHANNEL_LAYERS = {"default": config}
+        layer = get_channel_layer()
+        ana = await _member()
+        await ana.drop()
+        store.stop()
+        store.start()  # empty, as after a restart
+        for _ in range(10):  # as the browser client retries a 4503 (stale pooled connections)
+            again = await ana.resume(timeout=10)
+            if again.session_id is not None:
+                break
+            assert (await again.receive_event())[1]["code"] == 4503
+            await again.receive_close()
+            await asyncio.sleep(0.2)
+        assert again.recovered is False and again.session_id != ana.session_id
+        await again.disconnect()
+        await layer.close_pools()
