@@ -181,17 +181,23 @@ class SocketCommunicator(WebsocketCommunicator):
         )
         resumed.positions = dict(self.positions)
         resumed.ack_ids = self.ack_ids
-        connected = await resumed.connect()
-        if connected:  # the session frame comes first, unless the socket is refused
-            frame = json.loads(await resumed.receive_from(resumed.timeout))
-            if frame.get("event") != "_session":  # a connect_error: readable as an event
-                resumed._unread.append(frame)
-                return resumed
-            resumed.session_id, resumed.recovered = frame["id"], frame["recovered"]
+        if await resumed.connect() and await resumed.read_session():
             resumed.pending = dict(self.pending)
             for text in self.pending.values():
                 await resumed.send_to(text_data=text)
         return resumed
+
+    async def read_session(self) -> bool:
+        """
+        Read the session frame a recovering consumer sends first; False if the socket was
+        refused instead (its ``connect_error`` stays readable with :meth:`receive_event`).
+        """
+        frame = json.loads(await self.receive_from(self.timeout))
+        if frame.get("event") != "_session":
+            self._unread.append(frame)
+            return False
+        self._take(frame)
+        return True
 
     async def _receive_frame(self, timeout: float | None = None) -> dict[str, Any]:
         while True:
