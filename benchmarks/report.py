@@ -359,7 +359,7 @@ class Summary:
 
     def _targets(self) -> Table:
         c = self.config
-        t = Table("Targets (issue 6), from this run", ["target", "measured", "met"])
+        t = Table("Targets (issues 6 and 14), from this run", ["target", "measured", "met"])
 
         def verdict(value: float | None, threshold: float) -> str:
             if value is None:
@@ -377,6 +377,16 @@ class Summary:
                             DASH if value is None else f"{value:.2f}x",
                             verdict(value, 1.2),
                         )
+        if "ec-recovery" in self.servers and "ec-uvicorn" in self.servers:
+            for size in (100, 500):
+                if self._measured("fanout", size, "redis", "ec-recovery", "ec-uvicorn"):
+                    value, _ = self.ratio("fanout", size, "redis", "ec-recovery", "ec-uvicorn")
+                    t.add(
+                        f"fan-out {size} members, Redis: deliveries/s with recovery = True "
+                        "≥ 0.85x without",
+                        DASH if value is None else f"{value:.2f}x",
+                        verdict(value, 0.85),
+                    )
         if "ec-uvicorn" in self.servers and "channels" in self.servers:
             for n in c.echo_clients:
                 value, _ = self.ratio("echo", n, "memory", "ec-uvicorn", "channels")
