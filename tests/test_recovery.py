@@ -257,7 +257,7 @@ async def test_the_recovery_pages_chat_and_its_test(channel_layer, clean_registr
     # What the page says the browser asks for when recovered is false.
     fresh = SocketCommunicator("/ws/chat/lobby/")
     assert await fresh.connect()
-    assert await fresh.request("history") == ["while you were away"]
+    assert [m["text"] for m in await fresh.request("history")] == ["while you were away"]
     await fresh.disconnect()
 
 

@@ -11,6 +11,8 @@ Settings of the scale-out test project, read from environment variables set by t
     The layer's key prefix: unique per test run, so a run touches (and deletes) only its keys.
 ``EASY_CHANNELS_LAYER_TIMEOUT``
     ``EASY_CHANNELS["LAYER_TIMEOUT"]`` (default 3).
+``SCALEOUT_RECOVERY``
+    ``<window>,<history>``: ``EASY_CHANNELS["RECOVERY"]`` (default: the package's own).
 ``SCALEOUT_SOCKET_TIMEOUT``
     redis-py's read timeout, in seconds (see ``_host``); ``default`` leaves redis-py's own
     (5 s in redis-py 8); ``plain`` passes the bare URL, as every tutorial writes it.
@@ -40,6 +42,9 @@ EASY_CHANNELS = {
     "SOCKETS": {"room/": "tests.scaleout.consumers.Room"},
     "LAYER_TIMEOUT": float(os.environ.get("EASY_CHANNELS_LAYER_TIMEOUT", "3")),
 }
+if os.environ.get("SCALEOUT_RECOVERY"):
+    _window, _history = os.environ["SCALEOUT_RECOVERY"].split(",")
+    EASY_CHANNELS["RECOVERY"] = {"WINDOW": float(_window), "HISTORY": int(_history)}
 
 LAYER = os.environ.get("SCALEOUT_LAYER", "redis")
 HOSTS = [
