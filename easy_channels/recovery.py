@@ -138,7 +138,12 @@ class Store:
         """Note that request ``ack`` runs; None if new, else its reply ("": still running)."""
         raise NotImplementedError
 
-    async def ack_done(self, sid: str, ack: str, reply: str) -> None:
+    def note_begin(self, sid: str, ack: str) -> None:
+        """:meth:`ack_begin` for a request that can't be a repeat: written without waiting."""
+        raise NotImplementedError
+
+    def note_done(self, sid: str, ack: str, reply: str) -> None:
+        """Keep request ``ack``'s reply, written without waiting."""
         raise NotImplementedError
 
     def record(self, group: str, position: str, message: dict[str, Any]) -> None:
@@ -221,6 +226,12 @@ class MemoryStore(Store):
         return None
 
     async def ack_begin(self, sid: str, ack: str) -> str | None:
+        return self._begin(sid, ack)
+
+    def note_begin(self, sid: str, ack: str) -> None:
+        self._begin(sid, ack)
+
+    def _begin(self, sid: str, ack: str) -> str | None:
         acks = self.acks.setdefault(sid, OrderedDict())
         if ack in acks:
             return acks[ack]
@@ -229,7 +240,7 @@ class MemoryStore(Store):
             acks.popitem(last=False)
         return None
 
-    async def ack_done(self, sid: str, ack: str, reply: str) -> None:
+    def note_done(self, sid: str, ack: str, reply: str) -> None:
         acks = self.acks.get(sid)
         if acks is not None and ack in acks:
             acks[ack] = reply

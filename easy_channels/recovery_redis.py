@@ -94,15 +94,36 @@ def _script(lua: str) -> tuple[str, str]:
     return lua, hashlib.sha1(lua.encode()).hexdigest()
 
 
-# KEYS: the acks hash. ARGV: the ack id, its answer, the hash's ttl.
-_ACK_DONE_LUA = """
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
+# KEYS: per note, a session's acks hash and list. ARGV: how many are kept, their ttl, then per
+# note the ack id, "b" (it runs: noted unless known) or "d" (done), and the answer.
+_NOTES_LUA = """
+local kept = tonumber(ARGV[1])
+for i = 1, #KEYS / 2 do
+    local hash, list = KEYS[2 * i - 1], KEYS[2 * i]
+    local at = 3 * i
+    local ack = ARGV[at]
+    local known = redis.call('HEXISTS', hash, ack) == 1
+    if ARGV[at + 1] == 'd' then
+        redis.call('HSET', hash, ack, ARGV[at + 2])
+    elseif not known then
+        redis.call('HSET', hash, ack, '')
+    end
+    if not known then
+        redis.call('RPUSH', list, ack)
+        while redis.call('LLEN', list) > kept do
+            redis.call('HDEL', hash, redis.call('LPOP', list))
+        end
+    end
+    redis.call('EXPIRE', hash, ARGV[2])
+    redis.call('EXPIRE', list, ARGV[2])
+end
 return 1
 """
 
 _SAVE, _KEEP, _ACK_BEGIN = _script(_SAVE_LUA), _script(_KEEP_LUA), _script(_ACK_BEGIN_LUA)
-_ACK_DONE = _script(_ACK_DONE_LUA)
+_NOTES = _script(_NOTES_LUA)
+#: Most notes one script call writes.
+_NOTES_PER_CALL = 200
 
 
 class RedisStore(Store):
@@ -114,6 +135,9 @@ class RedisStore(Store):
         #: sid -> the record of an open socket's session (renewed while it is open)
         self.open: dict[str, Saved] = {}
         self.renewer: asyncio.Task[None] | None = None
+        #: Requests' bookkeeping, written by one task in batches: (sid, ack, "b"/"d", answer)
+        self.notes: list[tuple[str, str, str, str]] = []
+        self.noter: asyncio.Task[None] | None = None
 
     @property
     def renew_every(self) -> float:
@@ -217,9 +241,43 @@ class RedisStore(Store):
             return None
         return prior.decode() if isinstance(prior, bytes) else str(prior)
 
-    async def ack_done(self, sid: str, ack: str, reply: str) -> None:
-        # With its own expiry: written without waiting, it may land before ack_begin's.
-        await self._run(_ACK_DONE, [f"{self.prefix}a:{sid}"], [ack, reply, self.ttl])
+    def note_begin(self, sid: str, ack: str) -> None:
+        self._note((sid, ack, "b", ""))
+
+    def note_done(self, sid: str, ack: str, reply: str) -> None:
+        self._note((sid, ack, "d", reply))
+
+    def _note(self, note: tuple[str, str, str, str]) -> None:
+        """Queue a note: every note queued while one call is under way goes in the next one."""
+        self.notes.append(note)
+        if self.noter is None or self.noter.done():
+            self.noter = asyncio.get_running_loop().create_task(self._write_notes())
+
+    async def _write_notes(self) -> None:
+        from .conf import get_config
+        from .layer import bounded
+
+        while self.notes:
+            batch, self.notes = self.notes[:_NOTES_PER_CALL], self.notes[_NOTES_PER_CALL:]
+            keys: list[str] = []
+            args: list[Any] = [ACKS_KEPT, self.ttl]
+            for sid, ack, kind, reply in batch:
+                keys += [f"{self.prefix}a:{sid}", f"{self.prefix}al:{sid}"]
+                args += [ack, kind, reply]
+            try:
+                await bounded(
+                    self.layer,
+                    self._run(_NOTES, keys, args),
+                    "a recovery session",
+                    get_config().layer_timeout,
+                )
+            except Exception as exc:  # LayerUnavailable is logged by bounded()
+                logger.warning(
+                    "easy_channels: %d request(s) of recovery sessions were not noted (%r): "
+                    "repeated after a reconnect, they would run again",
+                    len(batch),
+                    exc,
+                )
 
 
 def _entries(raw: list[Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -17,11 +17,10 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs
 
 from .backends import backend_for
-from .exceptions import LayerUnavailable
 from .layer import bounded
 from .outgoing import CALL_TYPE, CLOSE_TYPE, FRAME_TYPE
 from .protocol import SESSION_EVENT
@@ -88,9 +87,6 @@ class Resumption:
         "sid",
         "store",
     )
-
-    #: The store writes a request's bookkeeping makes without waiting (kept until done).
-    writing: ClassVar[set[asyncio.Task[Any]]] = set()
 
     def __init__(self, store: Store, sid: str, saved: Saved, layer: Any, limit: float):
         self.store = store
@@ -245,7 +241,7 @@ class Resumption:
             self.highest = ack
         up_to = self.repeats_up_to
         if up_to is None or (integer and up_to >= 0 and ack > up_to):
-            self._write(self.store.ack_begin(self.sid, key))
+            self.store.note_begin(self.sid, key)
             return None
         return await self.call(self.store.ack_begin(self.sid, key))
 
@@ -266,19 +262,7 @@ class Resumption:
         Keep a request's answer, without waiting: a repeat that comes before it is written
         finds the request running, and waits for the answer (see :meth:`wait`).
         """
-        self._write(self.store.ack_done(self.sid, json.dumps(ack), text))
-
-    def _write(self, awaitable: Awaitable[Any]) -> None:
-        task = asyncio.get_running_loop().create_task(self.call(awaitable))
-        self.writing.add(task)
-        task.add_done_callback(self._written)
-
-    def _written(self, task: asyncio.Task[Any]) -> None:
-        self.writing.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            if not isinstance(exc, LayerUnavailable):  # that one is logged already
-                logger.error("easy_channels: recovery session %s: %r", self.sid, exc, exc_info=exc)
+        self.store.note_done(self.sid, json.dumps(ack), text)
 
     # -- the session's groups ----------------------------------------------------------------
 
