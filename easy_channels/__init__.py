@@ -9,6 +9,7 @@ from .counters import stats
 from .exceptions import EasyChannelsError, LayerUnavailable, Reject, SocketError
 from .handlers import server_only
 from .middleware import SocketMiddleware
+from .presence import apresence, presence
 from .registry import register
 from .sending import (
     aclose_group,
@@ -39,12 +40,14 @@ __all__ = [
     "aclose_user",
     "agroup_call_event",
     "agroup_send",
+    "apresence",
     "asend_to",
     "auser_send",
     "close_group",
     "close_user",
     "group_call_event",
     "group_send",
+    "presence",
     "register",
     "send_to",
     "server_only",

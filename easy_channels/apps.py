@@ -9,7 +9,7 @@ class EasyChannelsConfig(AppConfig):
     verbose_name = "Easy Channels"
 
     def ready(self) -> None:
-        from . import checks, recovery_checks, security_checks  # noqa: F401  (the checks)
+        from . import checks, presence_checks, recovery_checks, security_checks  # noqa: F401
         from .registry import autodiscover, registry
 
         autodiscover()

@@ -23,7 +23,9 @@ from typing import Any
 from channels.layers import InMemoryChannelLayer
 
 from . import counters, recovery, redis_direct
-from .layer import reap
+from .layer import PRESENCE_PREFIX, reap
+from .presence_redis import RedisPresence
+from .presence_store import MemoryPresence, PresenceStore
 from .readers import read_forever, receiver
 from .recovery import MemoryStore, Store
 from .recovery_redis import RedisStore
@@ -44,16 +46,22 @@ class Backend:
     def __init__(self, layer: Any):
         self.layer = layer
         self.store: Store | None = None
+        self.presence: PresenceStore | None = None
         if type(layer) is InMemoryChannelLayer:  # exactly: a subclass may store elsewhere
             self.store = MemoryStore()
+            self.presence = MemoryPresence()
 
     def recovery_store(self) -> Store | None:
         """Where sessions and group histories are kept (None: this layer can't keep them)."""
         return self.store
 
+    def presence_store(self) -> PresenceStore | None:
+        """Where presence entries are kept (None: this layer can't keep them)."""
+        return self.presence
+
     async def group_send(self, group: str, message: dict[str, Any]) -> int:
         """Send to every member channel of ``group``; the number of full ones (0: unknown)."""
-        if recovery.wanted:
+        if recovery.wanted and not group.startswith(PRESENCE_PREFIX):
             store = self.store
             if store is not None:  # the in-memory layer: recorded here, by the sender
                 position = recovery.new_position()
@@ -99,6 +107,7 @@ class RedisDirect(Backend):
         # Sessions and histories in the layer's Redis; a sharded layer can't keep them.
         self.redis_store = RedisStore(layer) if layer.ring_size == 1 else None
         self.store = self.redis_store
+        self.presence = RedisPresence(layer) if layer.ring_size == 1 else None
 
     async def settled(self, groups: list[str]) -> None:
         # A socket resuming here joined after such a send was handed out: it reads the send
@@ -109,7 +118,7 @@ class RedisDirect(Backend):
 
     async def group_send(self, group: str, message: dict[str, Any]) -> int:
         recording = None
-        if recovery.wanted:
+        if recovery.wanted and not group.startswith(PRESENCE_PREFIX):
             store = self.redis_store
             if store is not None:  # recorded by the send's script if the group is recorded
                 position = recovery.new_position()

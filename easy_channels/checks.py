@@ -82,6 +82,7 @@ _TYPES = {
     "LAYER_TIMEOUT": (_positive_number, "a positive number of seconds"),
     "THROTTLE": (lambda v: isinstance(v, dict), 'a dict like {"RATE": "20/s", ...}'),
     "RECOVERY": (lambda v: isinstance(v, dict), 'a dict like {"WINDOW": 120, "HISTORY": 500}'),
+    "PRESENCE": (lambda v: isinstance(v, dict), 'a dict like {"INTERVAL": 0.1, "TIMEOUT": 30}'),
 }  # fmt: skip
 
 

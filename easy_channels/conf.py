@@ -59,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
     # resume, and messages kept per group for replay (older ones, and ones past the window,
     # are trimmed).
     "RECOVERY": {"WINDOW": 120, "HISTORY": 500},
+    # presence_add(): seconds over which presence_diff frames are coalesced, and seconds after
+    # which the entries of a process that stopped (killed, host lost) are removed.
+    "PRESENCE": {"INTERVAL": 0.1, "TIMEOUT": 30},
 }
 
 
@@ -102,6 +105,7 @@ class Config:
     disconnect_timeout: float
     layer_timeout: float
     recovery: dict[str, Any]
+    presence: dict[str, Any]
 
     def __getitem__(self, key: str) -> Any:
         if key not in DEFAULTS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -24,12 +25,17 @@ from .layer import check_group_name, no_layer, note_serving_loop
 from .middleware import SocketMiddleware
 from .operations import run_operation
 from .outgoing import Outgoing
+from .presence import require_store
+from .presence_tracker import tracker_for
+from .presence_view import Visible
 from .protocol import CloseCode
 from .sending import asend, channel_message, group_call, group_message
 from .session import Session
 from .wire import JSONCodec
 
 __all__ = ["JSONWebSocket"]
+
+logger = logging.getLogger("easy_channels")
 
 if TYPE_CHECKING:
     from .conf import Config
@@ -212,6 +218,40 @@ class JSONWebSocket(metaclass=_ConsumerType):
         outgoing = channel_message(channel_name, event, payload)
         return self._run("send_to", self._send, outgoing)
 
+    def presence_add(
+        self, group: str, meta: dict[str, Any] | None = None, key: str | int | None = None
+    ) -> Any:
+        """
+        Join ``group`` and track this socket there as ``key`` with ``meta`` (a JSON object).
+
+        The key is the user's pk for an authenticated user, otherwise this socket's channel
+        name; a user's tabs are one key with one meta each. This socket gets a
+        ``presence_state`` frame now and ``presence_diff`` frames as others come and go;
+        :func:`easy_channels.presence` lists the group from anywhere. Called again, it
+        replaces this socket's meta. Disconnecting (or ``group_discard``) stops tracking.
+        """
+        check_group_name(group)
+        if meta is not None and not isinstance(meta, dict):
+            raise TypeError(f"presence_add() meta must be a dict, not {type(meta).__name__}.")
+        meta = meta or {}
+        protocol.encode_frame(meta)  # not JSON: the error belongs here, not in another process
+        self._require_layer("presence_add")
+        return self._run("presence_add", self._presence_add, group, meta, key)
+
+    def presence_discard(self, group: str) -> Any:
+        """Stop tracking this socket in ``group`` and leave it."""
+        check_group_name(group)
+        self._require_layer("presence_discard")
+        return self._run("presence_discard", self._group_discard, group)
+
+    def presence_visible(self, key: str, meta: dict[str, Any]) -> bool:
+        """
+        Override to leave entries out of what this socket is told (its ``presence_state`` and
+        ``presence_diff`` frames): return False to hide the entry. It runs in the event loop
+        for every entry: no database queries (load what it needs in ``on_connect``).
+        """
+        return True
+
     def _run(self, name: str, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
         """The public method ``name`` as ``fn(*args)``, from sync or async code (operations.py)."""
         return run_operation(self._loop, type(self).__qualname__, name, fn, *args)
@@ -275,6 +315,45 @@ class JSONWebSocket(metaclass=_ConsumerType):
 
     async def _group_discard(self, group: str) -> None:
         await self._started()[1].leave(group)
+
+    async def _presence_add(self, group: str, meta: dict[str, Any], key: str | int | None) -> None:
+        connection, session = self._started()
+        layer = self._require_layer("presence_add")
+        require_store(layer, f"{type(self).__qualname__}.presence_add()")
+        if key is None:
+            user = self.scope.get("user")
+            if user is not None and getattr(user, "is_authenticated", False):
+                key = user.pk
+            else:
+                key = self.channel_name
+        await session.join(group)
+        if connection.gone or session.hub is None:
+            return
+        tracker = tracker_for(layer)
+        text = await tracker.add(
+            session.recipient, session.hub, group, (str(key), meta), self._visibility()
+        )
+        if connection.gone:  # it left while being tracked: its disconnect missed this entry
+            await tracker.discard(session.recipient, session.hub, group)
+            return
+        await connection.send_text(text)
+
+    def _visibility(self) -> Visible | None:
+        """presence_visible, if the class overrides it, guarded (None: every entry is seen)."""
+        if type(self).presence_visible is JSONWebSocket.presence_visible:
+            return None
+        method, owner = self.presence_visible, type(self).__qualname__
+
+        def visible(key: str, meta: dict[str, Any]) -> bool:
+            try:
+                return bool(method(key, meta))
+            except Exception:
+                logger.exception(
+                    "easy_channels: %s.presence_visible(%r) failed; the entry is hidden", owner, key
+                )
+                return False
+
+        return visible
 
 
 #: Names of the library base: a raw layer message type never calls one (see dispatch).

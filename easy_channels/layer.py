@@ -20,6 +20,7 @@ from . import redis_direct
 from .exceptions import LayerUnavailable
 
 __all__ = [
+    "PRESENCE_PREFIX",
     "RESERVED_PREFIX",
     "PerLoop",
     "bounded",
@@ -39,6 +40,8 @@ _GROUP_NAME_RE = re.compile(r"[A-Za-z0-9\-_.]{1,99}")
 #: stats responders' group, the layer probe's group and the hub's channels. Code outside the
 #: package can't name them (see check_group_name and check_channel_name).
 RESERVED_PREFIX = "easy_channels."
+#: The layer groups presence changes travel in, one per presence group (presence_tracker.py).
+PRESENCE_PREFIX = RESERVED_PREFIX + "p."
 
 
 def no_layer(owner: str, method: str) -> ImproperlyConfigured:

@@ -39,7 +39,7 @@ import concurrent.futures
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("easy_channels")
 
 Payload = dict[str, Any] | None
+T = TypeVar("T")
 
 #: Seconds between checks that the in-memory layer's event loop still runs while we wait on it.
 _LOOP_CHECK_INTERVAL = 1.0
@@ -85,7 +86,8 @@ def _config() -> Config:
     return get_config()
 
 
-def _layer() -> BaseChannelLayer:
+def default_layer() -> BaseChannelLayer:
+    """The layer of EASY_CHANNELS['CHANNEL_LAYER'] (ImproperlyConfigured with the fix if none)."""
     alias = _config().channel_layer
     layer = get_channel_layer(alias)
     if layer is None:
@@ -155,7 +157,7 @@ async def asend(outgoing: Outgoing, layer: Any = None, limit: float | None = Non
     from it; a consumer's methods await it with the consumer's own layer.
     """
     if layer is None:
-        layer = _layer()
+        layer = default_layer()
     if limit is None:
         limit = _config().layer_timeout
     loop = _in_memory_loop(layer)
@@ -232,16 +234,16 @@ def _in_memory_loop(layer: Any) -> asyncio.AbstractEventLoop | None:
 
 
 def _submit(
-    loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitable[None]]
-) -> tuple[Coroutine[Any, Any, None], concurrent.futures.Future[None]]:
-    async def run() -> None:
-        await make()
+    loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitable[T]]
+) -> tuple[Coroutine[Any, Any, T], concurrent.futures.Future[T]]:
+    async def run() -> T:
+        return await make()
 
     coro = run()
     return coro, asyncio.run_coroutine_threadsafe(coro, loop)
 
 
-def _stopped(coro: Any, future: concurrent.futures.Future[None]) -> RuntimeError:
+def _stopped(coro: Any, future: concurrent.futures.Future[Any]) -> RuntimeError:
     future.cancel()
     if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
         coro.close()  # never started: don't leave a never-awaited warning behind
@@ -251,35 +253,57 @@ def _stopped(coro: Any, future: concurrent.futures.Future[None]) -> RuntimeError
     )
 
 
-def _run_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitable[None]]) -> None:
+def _run_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitable[T]]) -> T:
     """Run ``make()`` on ``loop`` (running in another thread) and wait for it."""
     coro, future = _submit(loop, make)
     while True:
         try:
-            future.result(timeout=_LOOP_CHECK_INTERVAL)
-            return
+            return future.result(timeout=_LOOP_CHECK_INTERVAL)
         except TimeoutError:
             if not loop.is_running():
                 raise _stopped(coro, future) from None
 
 
-async def _await_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitable[None]]) -> None:
+async def _await_on(loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitable[T]]) -> T:
     """Run ``make()`` on ``loop`` (running in another thread) and await it from this loop."""
     coro, future = _submit(loop, make)
     waiter = asyncio.wrap_future(future)
     while True:
         done, _ = await asyncio.wait({waiter}, timeout=_LOOP_CHECK_INTERVAL)
         if done:
-            waiter.result()
-            return
+            return waiter.result()
         if not loop.is_running():
             raise _stopped(coro, future)
+
+
+async def on_layer_loop(layer: Any, make: Callable[[], Awaitable[T]]) -> T:
+    """``await make()`` in the event loop an in-memory ``layer`` serves (here for others)."""
+    loop = _in_memory_loop(layer)
+    if loop is None or loop is asyncio.get_running_loop():
+        return await make()
+    return await _await_on(loop, make)
+
+
+def run_sync(function: str, layer: Any, make: Callable[[], Awaitable[T]]) -> T:
+    """
+    ``make()`` from sync code, for the module function ``function`` (refused in async code):
+    in the loop an in-memory ``layer`` serves, otherwise through ``async_to_sync``.
+    """
+    _refuse_event_loop(function)
+    loop = _in_memory_loop(layer)
+    if loop is not None:
+        return _run_on(loop, make)
+
+    async def run() -> T:
+        return await make()
+
+    return async_to_sync(run)()
 
 
 def _send_sync(function: str, outgoing: Outgoing, on_commit: bool) -> None:
     """Send ``outgoing`` now, or when the current transaction commits (made from asend)."""
     _refuse_event_loop(function)
-    layer = _layer()
+    layer = default_layer()
     limit = _config().layer_timeout
     target = outgoing.target
 

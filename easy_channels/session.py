@@ -27,6 +27,7 @@ from .hub import Hub
 from .layer import check_group_name, no_layer, reap, user_group
 from .middleware import chain_for
 from .outgoing import CALL_TYPE, CLOSE_TYPE, FRAME_TYPE
+from .presence_tracker import existing_tracker
 from .protocol import CloseCode, ErrorCode, ProtocolError
 from .recipient import Recipient
 from .recovery import POSITION_KEY
@@ -278,14 +279,20 @@ class Session:
             await self.resumption.joined(group)
 
     async def leave(self, group: str) -> None:
-        """Leave ``group``."""
+        """Leave ``group`` (and stop tracking presence there)."""
         hub = self._require_hub("group_discard")
+        tracker = existing_tracker(hub.layer)
+        if tracker is not None and self.recipient in tracker.tracked:
+            await tracker.discard(self.recipient, hub, group)
         await hub.leave(self.recipient, group, self.config.layer_timeout)
         if self.resumption is not None and not self.connection.gone:
             await self.resumption.left(group)
 
     async def leave_all(self) -> None:
         if self.hub is not None and self.recipient.groups:
+            tracker = existing_tracker(self.hub.layer)
+            if tracker is not None and self.recipient in tracker.tracked:
+                await tracker.discard_all(self.recipient, self.hub)
             await self.hub.leave_all(self.recipient, self.config.layer_timeout)
 
     # -- layer messages --------------------------------------------------------------------------

@@ -106,6 +106,19 @@ class Room(JSONWebSocket):
         await easy_channels.aclose_group(payload["group"], payload["code"], payload.get("reason"))
         return "sent"
 
+    async def on_track(self, payload):
+        """presence_add(group, meta, key) (tests/test_presence_servers.py)."""
+        await self.presence_add(payload["group"], payload.get("meta"), payload.get("key"))
+        return self._whoami()
+
+    async def on_untrack(self, payload):
+        await self.presence_discard(payload["group"])
+        return "untracked"
+
+    async def on_presence(self, payload):
+        """easy_channels.apresence(group), as this process reads it."""
+        return await easy_channels.apresence(payload["group"])
+
     async def on_stats(self):
         """This process's counters (easy_channels.stats())."""
         return easy_channels.stats()
@@ -128,3 +141,10 @@ class RecoveringRoom(Room):
 
     async def on_connect(self):
         self.emit("hello", {"recovered": self.recovered, "groups": sorted(self.joined_groups)})
+
+
+class DiscreetRoom(Room):
+    """The same room, whose sockets don't see entries whose meta says ``invisible``."""
+
+    def presence_visible(self, key, meta):
+        return not meta.get("invisible")

@@ -13,6 +13,8 @@ Settings of the scale-out test project, read from environment variables set by t
     ``EASY_CHANNELS["LAYER_TIMEOUT"]`` (default 3).
 ``SCALEOUT_RECOVERY``
     ``<window>,<history>``: ``EASY_CHANNELS["RECOVERY"]`` (default: the package's own).
+``SCALEOUT_PRESENCE_TIMEOUT``
+    ``EASY_CHANNELS["PRESENCE"]["TIMEOUT"]`` (default: the package's own).
 ``SCALEOUT_SOCKET_TIMEOUT``
     redis-py's read timeout, in seconds (see ``_host``); ``default`` leaves redis-py's own
     (5 s in redis-py 8); ``plain`` passes the bare URL, as every tutorial writes it.
@@ -45,6 +47,9 @@ EASY_CHANNELS = {
 if os.environ.get("SCALEOUT_RECOVERY"):
     _window, _history = os.environ["SCALEOUT_RECOVERY"].split(",")
     EASY_CHANNELS["RECOVERY"] = {"WINDOW": float(_window), "HISTORY": int(_history)}
+
+if os.environ.get("SCALEOUT_PRESENCE_TIMEOUT"):
+    EASY_CHANNELS["PRESENCE"] = {"TIMEOUT": float(os.environ["SCALEOUT_PRESENCE_TIMEOUT"])}
 
 LAYER = os.environ.get("SCALEOUT_LAYER", "redis")
 HOSTS = [
@@ -88,6 +93,7 @@ if LAYER != "sharded" and len(HOSTS) != 1:
 
 if LAYER == "redis":  # the layer recovery can keep sessions on (check easy_channels.E010)
     EASY_CHANNELS["SOCKETS"]["recovering/"] = "tests.scaleout.consumers.RecoveringRoom"
+    EASY_CHANNELS["SOCKETS"]["discreet/"] = "tests.scaleout.consumers.DiscreetRoom"
 
 CHANNEL_LAYERS = {
     "default": {
