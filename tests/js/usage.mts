@@ -1,6 +1,7 @@
 // Compiled by tests/test_npm_package.py with `tsc --noEmit --strict`: the package's types, as an
 // ES-module user of the npm package sees them.
 import EasyChannels, { connect, EasyChannelsError, EasyChannelsSocket } from "django-easy-channels-client";
+import type { PresenceView } from "django-easy-channels-client";
 
 const socket: EasyChannelsSocket = connect("/ws/chat/ana/", { reconnectDelay: 250 });
 socket.on("said", (data: { text: string }) => console.log(data.text));
@@ -9,6 +10,13 @@ const answer: Promise<number> = socket.request<number>("add", { a: 1, b: 2 }, { 
 answer.catch((error: unknown) => {
   if (error instanceof EasyChannelsError) console.log(error.code);
 });
+const room: PresenceView<{ tab: string }> = socket.presence<{ tab: string }>("room-1");
+room
+  .on("join", (key: string, metas, joined) => console.log(key, metas.length, joined[0].tab))
+  .on("leave", (key, metas: { tab: string }[], left) => console.log(key, metas, left.length))
+  .on("sync", () => console.log(room.list().map(({ key, metas }) => `${key}:${metas.length}`)));
+const tabs: { tab: string }[] | undefined = room.get("ana");
+void tabs;
 const same: typeof connect = EasyChannels.connect;
 void same;
 socket.close();

@@ -164,6 +164,51 @@ export interface RequestOptions {
   timeout?: number;
 }
 
+/** A tracked socket's meta: the JSON object its consumer passed to `presence_add`. */
+export type PresenceMeta = Record<string, any>;
+
+/** One key of a {@link PresenceView}: a user (or a key given to `presence_add`) and the metas
+ * of its tracked sockets, one per socket (a user's tabs). */
+export interface PresenceEntry<M = PresenceMeta> {
+  key: string;
+  metas: M[];
+}
+
+/** The listeners of a {@link PresenceView}'s events. */
+export interface PresenceListeners<M = PresenceMeta> {
+  /** `key` gained metas: `metas` is all it has now, `joined` the ones that came. */
+  join: (this: PresenceView<M>, key: string, metas: M[], joined: M[]) => unknown;
+  /** `key` lost metas: `metas` is what it has left (`[]`: the key is gone), `left` the ones
+   * that went. */
+  leave: (this: PresenceView<M>, key: string, metas: M[], left: M[]) => unknown;
+  /** A `presence_state` or `presence_diff` frame was applied (after its joins and leaves). */
+  sync: (this: PresenceView<M>) => unknown;
+}
+
+/**
+ * Who is in one presence group, as the server told this socket (a consumer's
+ * `presence_add(group, meta, key)`): kept from the group's `presence_state` frame (which
+ * replaces it; what differs from before fires `join` and `leave`, as Phoenix's `syncState`)
+ * and its `presence_diff` frames (joins append metas; each meta of `leaves` removes one equal
+ * meta, by deep JSON equality). It keeps what it knows while the socket is disconnected, until
+ * the next `presence_state`. Get it with {@link EasyChannelsSocket.presence}.
+ *
+ * The metas are the view's own deep-frozen copies; the arrays handed out are fresh copies. A
+ * listener that throws (or returns a rejected promise) is reported with console.error.
+ */
+export interface PresenceView<M = PresenceMeta> {
+  /** The group's name. */
+  readonly group: string;
+  /** Every key with its metas, keys in the order they were first seen. */
+  list(): PresenceEntry<M>[];
+  /** The metas of `key`, or `undefined` when the key is not in the group. */
+  get(key: string): M[] | undefined;
+  /** Call `listener` on each `join`, `leave` or `sync` (TypeError for another name). */
+  on<E extends keyof PresenceListeners<M>>(event: E, listener: PresenceListeners<M>[E]): this;
+  /** Remove `listener`; without it, every listener of `event`; without arguments, all. */
+  off<E extends keyof PresenceListeners<M>>(event?: E, listener?: PresenceListeners<M>[E]): this;
+}
+
 /**
  * How a request fails: the server's error frame (`code`, `message`, `details` as sent), or
  * one of the client's own codes:
@@ -238,6 +283,14 @@ export declare class EasyChannelsSocket {
    * {@link emit}.
    */
   request<T = any>(event: string, payload?: Payload, options?: RequestOptions): Promise<T>;
+
+  /**
+   * The {@link PresenceView} of `group`: the same object on every call, made by the first
+   * call or the group's first presence frame. The `presence_state` and `presence_diff` frames
+   * also reach `on("presence_state" | "presence_diff")` listeners, after the view was updated.
+   * Throws a TypeError unless `group` is a non-empty string.
+   */
+  presence<M = PresenceMeta>(group: string): PresenceView<M>;
 
   /** Connect (after `autoConnect: false`, or again after {@link close}); no-op unless closed. */
   open(): this;

@@ -2,8 +2,9 @@
  * easy-channels.js 0.1.0: the browser client of django-easy-channels (MIT licence).
  *
  * Speaks the easy_channels wire protocol (docs/protocol.md): JSON text frames
- * {"event": name, ...payload}, acknowledgements, error frames, connect_error refusals and the
- * _ping/_pong heartbeat. No dependencies and no build step.
+ * {"event": name, ...payload}, acknowledgements, error frames, connect_error refusals, the
+ * _ping/_pong heartbeat, and presence (socket.presence(group) keeps who is in a group from its
+ * presence_state and presence_diff frames). No dependencies and no build step.
  *
  * Two ways to load it, same API:
  *
@@ -187,8 +188,172 @@
     return Object.freeze(merged);
   }
 
-  function reportListenerError(event, err) {
-    console.error(`EasyChannels: a '${event}' listener threw:`, err);
+  function reportListenerError(event, err, where = "") {
+    console.error(`EasyChannels: a '${event}' listener${where} threw:`, err);
+  }
+
+  // -- presence -------------------------------------------------------------------------------
+
+  const PRESENCE_EVENTS = ["join", "leave", "sync"];
+
+  /** Deep equality of two JSON values (object keys in any order). */
+  function jsonEqual(a, b) {
+    if (a === b) return true;
+    if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return false;
+    if (Array.isArray(a) !== Array.isArray(b)) return false;
+    const keys = Object.keys(a);
+    if (keys.length !== Object.keys(b).length) return false;
+    return keys.every(
+      (key) => Object.prototype.hasOwnProperty.call(b, key) && jsonEqual(a[key], b[key]),
+    );
+  }
+
+  /** A frozen deep copy of a JSON value: the view's metas can't change under it. */
+  function frozenCopy(value) {
+    if (value === null || typeof value !== "object") return value;
+    if (Array.isArray(value)) return Object.freeze(value.map(frozenCopy));
+    // fromEntries, not assignment: a "__proto__" key stays a plain key.
+    const entries = Object.entries(value).map(([key, item]) => [key, frozenCopy(item)]);
+    return Object.freeze(Object.fromEntries(entries));
+  }
+
+  /** `{key: [meta, ...]}` of a presence frame as a Map of frozen copies; null if malformed. */
+  function readMembers(value) {
+    if (!isPlainObject(value)) return null;
+    const members = new Map();
+    for (const [key, metas] of Object.entries(value)) {
+      if (!Array.isArray(metas)) return null;
+      if (metas.length) members.set(key, metas.map(frozenCopy));
+    }
+    return members;
+  }
+
+  /** `metas` less one equal meta for each of `removed` (a multiset difference). */
+  function without(metas, removed) {
+    const rest = metas.slice();
+    for (const meta of removed) {
+      const i = rest.findIndex((item) => jsonEqual(item, meta));
+      if (i !== -1) rest.splice(i, 1);
+    }
+    return rest;
+  }
+
+  /**
+   * Who is in one presence group, as this socket was told: built from the group's
+   * presence_state and presence_diff frames. Made by EasyChannelsSocket.presence(group).
+   */
+  class PresenceView {
+    constructor(group) {
+      /** The group's name. */
+      this.group = group;
+      this._members = new Map(); // key -> frozen metas, keys in the order first seen
+      this._listeners = new Map(); // event -> array of listeners, replaced on change
+    }
+
+    /** `[{key, metas}, ...]`, keys in the order they were first seen; metas are copies. */
+    list() {
+      return [...this._members].map(([key, metas]) => ({ key, metas: metas.slice() }));
+    }
+
+    /** A copy of the metas of `key`, or undefined when it is not in the group. */
+    get(key) {
+      const metas = this._members.get(String(key));
+      return metas ? metas.slice() : undefined;
+    }
+
+    on(event, listener) {
+      if (!PRESENCE_EVENTS.includes(event)) {
+        throw new TypeError(
+          `EasyChannels: presence on(): the event must be "join", "leave" or "sync", not ` +
+            `${JSON.stringify(String(event))}.`,
+        );
+      }
+      if (typeof listener !== "function") {
+        throw new TypeError("EasyChannels: presence on(): the listener must be a function.");
+      }
+      this._listeners.set(event, [...(this._listeners.get(event) || []), listener]);
+      return this;
+    }
+
+    off(event, listener) {
+      if (event === undefined) {
+        this._listeners.clear();
+      } else if (listener === undefined) {
+        this._listeners.delete(event);
+      } else {
+        const list = this._listeners.get(event) || [];
+        const i = list.lastIndexOf(listener); // the most recently added match, as socket.off
+        const rest = i === -1 ? list : list.slice(0, i).concat(list.slice(i + 1));
+        if (rest.length) this._listeners.set(event, rest);
+        else this._listeners.delete(event);
+      }
+      return this;
+    }
+
+    /** Call the listeners of `event` with `args`. Never throws (see EasyChannelsSocket._fire). */
+    _fire(event, ...args) {
+      const where = ` of presence(${JSON.stringify(this.group)})`;
+      for (const listener of this._listeners.get(event) || []) {
+        try {
+          const result = listener.apply(this, args);
+          if (result && typeof result.then === "function") {
+            result.then(undefined, (err) => reportListenerError(event, err, where));
+          }
+        } catch (err) {
+          reportListenerError(event, err, where);
+        }
+      }
+    }
+
+    /** Apply a presence_state or presence_diff frame of this group, then fire `sync`. */
+    _apply(frame) {
+      if (frame.event === "presence_state") {
+        const members = readMembers(frame.members);
+        if (members === null) return false;
+        // What changed against what we knew, as one diff (Phoenix's syncState).
+        const joins = new Map();
+        const leaves = new Map();
+        for (const [key, metas] of this._members) {
+          if (!members.has(key)) leaves.set(key, metas);
+        }
+        for (const [key, metas] of members) {
+          const known = this._members.get(key) || [];
+          joins.set(key, without(metas, known));
+          leaves.set(key, without(known, metas));
+        }
+        this._change(joins, leaves);
+      } else {
+        const joins = readMembers(frame.joins || {});
+        const leaves = readMembers(frame.leaves || {});
+        if (joins === null || leaves === null) return false;
+        this._change(joins, leaves);
+      }
+      this._fire("sync");
+      return true;
+    }
+
+    /**
+     * Joins first, then leaves: a meta that changed (the old one leaves, the new one joins)
+     * never makes its key disappear for a moment.
+     */
+    _change(joins, leaves) {
+      for (const [key, joined] of joins) {
+        if (!joined.length) continue;
+        const metas = (this._members.get(key) || []).concat(joined);
+        this._members.set(key, metas);
+        this._fire("join", key, metas.slice(), joined.slice());
+      }
+      for (const [key, leaving] of leaves) {
+        const known = this._members.get(key);
+        if (!known) continue;
+        const rest = without(known, leaving);
+        if (rest.length === known.length) continue; // none of them was here
+        const left = without(known, rest);
+        if (rest.length) this._members.set(key, rest);
+        else this._members.delete(key);
+        this._fire("leave", key, rest.slice(), left);
+      }
+    }
   }
 
   // -- the socket -----------------------------------------------------------------------------
@@ -224,6 +389,7 @@
       this._positions = new Map();
       this._awaitingSession = false; // opened, waiting for the server's _session frame
       this._recovered = false;
+      this._presence = new Map(); // group -> PresenceView
 
       if (this.options.autoConnect) this.open();
     }
@@ -307,6 +473,24 @@
         }
       }
       return true;
+    }
+
+    // -- presence -----------------------------------------------------------------------------
+
+    /**
+     * The view of who is in `group` (a consumer's presence_add), kept up to date from the
+     * group's presence_state and presence_diff frames: the same object on every call.
+     */
+    presence(group) {
+      if (typeof group !== "string" || group === "") {
+        throw new TypeError("EasyChannels: presence(): the group must be a non-empty string.");
+      }
+      let view = this._presence.get(group);
+      if (!view) {
+        view = new PresenceView(group);
+        this._presence.set(group, view);
+      }
+      return view;
     }
 
     // -- sending ------------------------------------------------------------------------------
@@ -686,6 +870,13 @@
             "keeps for its own lifecycle event; it was not delivered. Rename it server-side.",
         );
         return;
+      }
+      if (event === "presence_state" || event === "presence_diff") {
+        // The group's view first, so that a listener of the frame sees it up to date.
+        const group = typeof frame.group === "string" && frame.group !== "" ? frame.group : null;
+        if (group === null || !this.presence(group)._apply(frame)) {
+          console.error(`EasyChannels: ignored a malformed '${event}' frame:`, data.slice(0, 200));
+        }
       }
       const payload = { ...frame };
       delete payload.event;

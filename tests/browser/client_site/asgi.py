@@ -25,6 +25,7 @@ application = ProtocolTypeRouter(
                     path("ws/refuse/<str:key>/", consumers.Refuse.as_asgi()),
                     path("ws/recovering/<str:key>/", consumers.Recovering.as_asgi()),
                     path("ws/unavailable/<str:key>/", consumers.Unavailable.as_asgi()),
+                    path("ws/present/<str:key>/", consumers.Present.as_asgi()),
                     # The docs' own consumers, for their JavaScript examples.
                     path("ws/chat/<str:room>/", readme.ChatConsumer.as_asgi()),
                     path("ws/counter/", readme.CounterConsumer.as_asgi()),

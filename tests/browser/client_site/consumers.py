@@ -6,6 +6,7 @@ Consumers the browser tests drive the client against.
 """
 
 import asyncio
+from urllib.parse import parse_qs
 
 from easy_channels import JSONWebSocket, Reject, SocketError
 
@@ -109,3 +110,27 @@ class Recovering(JSONWebSocket):
         self.stats["records"].append(payload["n"])
         await asyncio.sleep(payload.get("seconds", 0))
         return {"row": payload["n"]}
+
+
+class Present(JSONWebSocket):
+    """
+    Presence in ``room-<key>``: each socket is tracked as ``?name=`` (a user; their tabs share
+    the key) with the meta ``{"tab": ?tab=}``.
+    """
+
+    def on_connect(self):
+        query = parse_qs(self.scope["query_string"].decode())
+        self.room = "room-" + self.scope["url_route"]["kwargs"]["key"]
+        self.name = query["name"][0]
+        self.presence_add(self.room, {"tab": query["tab"][0]}, key=self.name)
+
+    def on_retab(self, payload):
+        """A new meta: presence_add again (a fresh state here, a leave and a join elsewhere)."""
+        self.presence_add(self.room, {"tab": payload["tab"]}, key=self.name)
+
+    def on_leave_room(self):
+        self.presence_discard(self.room)
+
+    def on_drop(self):
+        """Close with a code the client reconnects after (its on_connect tracks it again)."""
+        self.close(4001, "Dropped.")
