@@ -122,12 +122,12 @@ class Tracker:
         self._start_heartbeat()
         return g.state(tracked)
 
-    async def discard(self, recipient: Recipient, hub: Any, group: str) -> None:
-        """Stop tracking a socket in ``group`` (nothing if it isn't tracked there)."""
+    async def discard(self, recipient: Recipient, hub: Any, group: str) -> bool:
+        """Stop tracking a socket in ``group``; False if it wasn't tracked there."""
         mine = self.tracked.get(recipient)
         tracked = mine.pop(group, None) if mine is not None else None
         if tracked is None:
-            return
+            return False
         if not mine:
             del self.tracked[recipient]
         g = self.groups.get(group)
@@ -150,6 +150,7 @@ class Tracker:
         finally:
             if g is not None:
                 await self._drop_if_unused(hub, group, g)
+        return True
 
     async def _change(
         self,

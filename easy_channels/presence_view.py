@@ -15,7 +15,7 @@ from .outgoing import FRAME_TYPE
 from .presence_store import Entry
 from .recipient import Recipient
 
-__all__ = ["GroupView", "Tracked", "Visible", "members"]
+__all__ = ["GroupView", "Tracked", "Visible", "empty_state", "members"]
 
 #: Who may see an entry: ``visible(key, meta)``.
 Visible = Callable[[str, dict[str, Any]], bool]
@@ -30,6 +30,11 @@ def members(entries: Iterable[Entry], visible: Visible | None = None) -> dict[st
         if visible is None or visible(key, meta):
             grouped.setdefault(key, []).append(meta)
     return grouped
+
+
+def empty_state(group: str) -> str:
+    """The ``presence_state`` of a socket no longer tracked in ``group``: nobody."""
+    return protocol.encode_event("presence_state", {"group": group, "members": {}})
 
 
 @dataclass(eq=False, slots=True)

@@ -28,6 +28,7 @@ from .layer import check_group_name, no_layer, reap, user_group
 from .middleware import chain_for
 from .outgoing import CALL_TYPE, CLOSE_TYPE, FRAME_TYPE
 from .presence_tracker import existing_tracker
+from .presence_view import empty_state
 from .protocol import CloseCode, ErrorCode, ProtocolError
 from .recipient import Recipient
 from .recovery import POSITION_KEY
@@ -281,12 +282,18 @@ class Session:
     async def leave(self, group: str) -> None:
         """Leave ``group`` (and stop tracking presence there)."""
         hub = self._require_hub("group_discard")
-        tracker = existing_tracker(hub.layer)
-        if tracker is not None and self.recipient in tracker.tracked:
-            await tracker.discard(self.recipient, hub, group)
+        await self._untrack(hub, group)
         await hub.leave(self.recipient, group, self.config.layer_timeout)
         if self.resumption is not None and not self.connection.gone:
             await self.resumption.left(group)
+
+    async def _untrack(self, hub: Hub, group: str) -> None:
+        """Stop tracking presence in ``group``: the client's view of it empties."""
+        tracker = existing_tracker(hub.layer)
+        if tracker is None or self.recipient not in tracker.tracked:
+            return
+        if await tracker.discard(self.recipient, hub, group) and not self.connection.gone:
+            await self.connection.send_text(empty_state(group))
 
     async def leave_all(self) -> None:
         if self.hub is not None and self.recipient.groups:

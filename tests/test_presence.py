@@ -103,6 +103,7 @@ async def test_state_then_diffs_as_others_come_and_go(channel_layer, cls):
         {"group": "lobby", "joins": {"bob": [{}]}, "leaves": {}}
     ]
     await bob.request("untrack")
+    assert await bob.receive_event() == ("presence_state", {"group": "lobby", "members": {}})
     assert await _diffs(ana, lambda view: "bob" not in view) == [
         {"group": "lobby", "joins": {}, "leaves": {"bob": [{}]}}
     ]
@@ -196,6 +197,7 @@ async def test_group_discard_stops_tracking(channel_layer):
     ana = await _tracked("ana")
     await _diffs(watcher, lambda view: "ana" in view)
     await ana.request("leave")
+    assert await ana.receive_event() == ("presence_state", {"group": "lobby", "members": {}})
     await _diffs(watcher, lambda view: "ana" not in view)
     for comm in (ana, watcher):
         await comm.disconnect()

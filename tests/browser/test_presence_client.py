@@ -167,6 +167,9 @@ def test_presence_discard_is_seen_by_the_others(new_page, site, key):
     assert converge(ana, members(("ana", "a1"))) == members(("ana", "a1"))
     assert calls(ana, "leave") == [{"key": "bob", "metas": [], "left": [{"tab": "b1"}]}]
     assert bob.evaluate("() => s.connected")
+    # bob's own view empties: the server's last, empty presence_state.
+    assert converge(bob, []) == []
+    assert {c["key"] for c in calls(bob, "leave")} == {"ana", "bob"}
     assert ana.js_errors == [] and bob.js_errors == []
 
 
