@@ -23,7 +23,7 @@ from . import document, profiling, report
 from .servers import ROOT, SPECS, Pool, add_baseline
 from .suite import Config, Suite, to_json
 
-LOADS = ("echo", "fanout", "storm", "memory", "slow")
+LOADS = ("echo", "fanout", "storm", "presence", "memory", "slow")
 LAYERS = ("memory", "redis", "pubsub")
 
 

@@ -58,6 +58,8 @@ class JsonCodec:
         event = frame.get("event")
         if event == "_session":  # a consumer with recovery tells its session first
             return "meta", None, None
+        if event in ("presence_state", "presence_diff"):  # a consumer tracking presence
+            return "presence", None, frame
         if event == "ack":
             return "ack", frame.get("ack"), frame.get("data")
         if event == "error":
@@ -120,6 +122,8 @@ class Client:
         self._waiting: dict[Any, asyncio.Future] = {}
         self._reader: asyncio.Task | None = None
         self.on_event: Callable[[str, Any], None] | None = None
+        #: presence_state / presence_diff frames (a consumer tracking presence), if wanted
+        self.on_presence: Callable[[dict[str, Any]], None] | None = None
         self.error: BaseException | None = None
 
     @classmethod
@@ -159,6 +163,9 @@ class Client:
                         future.set_result(data)
                 elif kind == "meta":
                     continue
+                elif kind == "presence":
+                    if self.on_presence is not None:
+                        self.on_presence(data)
                 else:
                     await self.ws.send("3")
         except Exception as exc:  # a closed socket ends the reader; anything else is reported
@@ -180,7 +187,7 @@ class Client:
                 kind, key, data = self.codec.parse(await self.ws.recv())
                 if kind == "ack" and key == ack:
                     return data
-                if kind == "meta":
+                if kind in ("meta", "presence"):
                     continue
                 if kind == "ping":
                     await self.ws.send("3")
@@ -374,11 +381,13 @@ async def fanout(
     min_messages: int = 5,
     per_message_timeout: float = 10.0,
     on_measure: tuple[Callable[[], None], Callable[[], None]] | None = None,
+    settle: float = 0.0,
 ) -> Sample:
     """
     ``members`` sockets join ``group``; one more socket (not a member) broadcasts to it one
     message at a time, each sent once the previous one reached its last member, for
-    ``duration`` seconds (at least ``min_messages``) after ``warmup`` messages.
+    ``duration`` seconds (at least ``min_messages``) after ``warmup`` messages, ``settle``
+    seconds after the last member joined.
 
     deliveries/s = members x messages / elapsed; latency = send -> last member has it.
     ``on_measure`` is called (start, end) around the measured window (the profiler uses it).
@@ -400,6 +409,8 @@ async def fanout(
     def client_cpu() -> float:
         return time.process_time() + (remote.cpu() if remote is not None else 0.0)
 
+    if settle:
+        await asyncio.sleep(settle)
     sender = await Client.open(server)
     sender.listen()
     sent: list[int] = []

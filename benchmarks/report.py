@@ -28,6 +28,8 @@ RATIO_PAIRS = [
     ("ec-uvicorn", "websockets"),
     # What recovery costs: the same load with recovery = True, against it off.
     ("ec-recovery", "ec-uvicorn"),
+    # What presence costs: the same load with every member tracked (presence_add).
+    ("ec-presence", "ec-uvicorn"),
     # With --baseline: this commit against an earlier one, and the earlier one's own ratios.
     ("ec-uvicorn", "ec-baseline"),
     ("ec-baseline", "socketio"),
@@ -36,6 +38,7 @@ RATIO_PAIRS = [
 SHORT = {
     "ec-uvicorn": "ec/uvicorn",
     "ec-recovery": "ec+recovery",
+    "ec-presence": "ec+presence",
     "ec-daphne": "ec/daphne",
     "channels": "Channels",
     "socketio": "socketio",
@@ -209,6 +212,8 @@ class Summary:
             tables.append(ratio_table)
         if any(r.load == "storm" for r in self.results):
             tables.append(self._storm())
+        if any(r.load == "presence" for r in self.results):
+            tables.append(self._presence())
         if any(r.load == "memory" for r in self.results):
             m = Table(
                 f"Memory per idle connected socket ({c.memory_sockets} sockets, in-memory layer)",
@@ -357,9 +362,51 @@ class Summary:
             t.note += " Client-side errors: " + "; ".join(errors) + "."
         return t
 
+    def _presence_runs(self) -> list[Result]:
+        c = self.config
+        runs = self.runs.get(("presence", c.presence_sockets, "redis", "ec-presence"), {})
+        return list(runs.values())
+
+    def _presence(self) -> Table:
+        c = self.config
+        n = c.presence_sockets
+        t = Table(
+            f"Presence storm: {n} sockets join one group with presence_add at once, over two "
+            "processes on RedisChannelLayer (worst repetition for counts, median for times)",
+            [
+                "server",
+                "every view complete, s",
+                "complete views",
+                "all views the same",
+                "presence frames per member, max (median)",
+                "presence keys left in Redis",
+                "errors",
+            ],
+            "Complete: a member's view (built from its presence_state and presence_diff "
+            "frames, as a client does) holds all the keys. The time includes connecting.",
+        )
+        runs = self._presence_runs()
+        good = [r for r in runs if r.error is None]
+        if not good:
+            if runs:
+                t.add(SPECS["ec-presence"].label, DASH, DASH, DASH, DASH, DASH, runs[0].error or "")
+            return t
+        e = [r.extra for r in good]
+        t.add(
+            SPECS["ec-presence"].label,
+            _fmt(_median(r.value for r in good), 2),
+            f"{min(x['complete'] for x in e)}/{n}",
+            "yes" if all(x["same"] for x in e) else "no",
+            f"{max(x['frames_max'] for x in e)} ({_median(x['frames_median'] for x in e):.0f})",
+            f"{max(x['presence_keys_left'] for x in e)}",
+            f"{max(x['errors'] for x in e)}"
+            + (f" ({len(runs) - len(good)} runs failed)" if len(good) < len(runs) else ""),
+        )
+        return t
+
     def _targets(self) -> Table:
         c = self.config
-        t = Table("Targets (issues 6 and 14), from this run", ["target", "measured", "met"])
+        t = Table("Targets (issues 6, 14 and 15), from this run", ["target", "measured", "met"])
 
         def verdict(value: float | None, threshold: float) -> str:
             if value is None:
@@ -421,6 +468,24 @@ class Summary:
                     f"{leftover} left",
                     "yes" if leftover == 0 else "no",
                 )
+        presence = self._presence_runs()
+        if presence:
+            n = c.presence_sockets
+            good = [r.extra for r in presence if r.error is None]
+            complete = (
+                min((x["complete"] for x in good), default=0) if len(good) == len(presence) else 0
+            )
+            t.add(
+                f"presence storm: every member ends with the same {n} keys",
+                f"{complete}/{n}" + ("" if all(x["same"] for x in good) else ", not the same"),
+                "yes" if complete == n and all(x["same"] for x in good) else "no",
+            )
+            most = max((x["frames_max"] for x in good), default=None)
+            t.add(
+                "presence storm: at most ~50 presence frames per member",
+                DASH if most is None else f"{most}",
+                DASH if most is None else ("yes" if most <= 50 else "no"),
+            )
         if self.runs.get(("memory", c.memory_sockets, "memory", "ec-uvicorn")):
             t.add(
                 "memory per idle socket, easy_channels/uvicorn (reported)",

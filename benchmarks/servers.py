@@ -46,6 +46,9 @@ class Spec:
     root: Path | None = None
     #: Environment variables of its own.
     env: tuple[tuple[str, str], ...] = ()
+    #: Seconds per member a fan-out waits once its members joined, before it measures: the
+    #: presence frames of the join (ec-presence) settle, so the steady state is measured.
+    settle_per_member: float = 0.0
 
 
 SPECS: dict[str, Spec] = {
@@ -69,6 +72,17 @@ SPECS: dict[str, Spec] = {
             "json",
             ("memory", "redis"),  # the layers recovery keeps sessions on
             env=(("BENCH_RECOVERY", "1"),),
+        ),
+        Spec(
+            "ec-presence",
+            "easy_channels+presence/uvicorn",
+            tuple(_UVICORN),
+            "benchmarks.apps.easy_asgi:application",
+            "/ws/bench-presence/",
+            "json",
+            ("memory", "redis"),  # the layers presence is kept on
+            env=(("BENCH_PRESENCE", "1"),),
+            settle_per_member=0.004,
         ),
         Spec(
             "ec-daphne",

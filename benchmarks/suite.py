@@ -17,14 +17,14 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import load
+from . import load, presence_load
 from .servers import SPECS, Pool, Server
 
 
 @dataclass
 class Config:
     reps: int = 3
-    loads: tuple[str, ...] = ("echo", "fanout", "storm", "memory", "slow")
+    loads: tuple[str, ...] = ("echo", "fanout", "storm", "presence", "memory", "slow")
     servers: tuple[str, ...] = tuple(SPECS)
     layers: tuple[str, ...] = ("memory", "redis", "pubsub")
     echo_clients: tuple[int, ...] = (1, 50)
@@ -34,6 +34,7 @@ class Config:
     fanout_duration: float = 1.0
     storm_sockets: int = 1000
     storm_servers: tuple[str, ...] = ("ec-uvicorn", "channels")
+    presence_sockets: int = 1000
     memory_sockets: int = 1000
     slow_messages: int = 3000
     budget: float = 15 * 60  # seconds for the whole run
@@ -58,6 +59,7 @@ UNITS = {
     "echo": "msgs/s",
     "fanout": "deliveries/s",
     "storm": "s",
+    "presence": "s until every view is complete",
     "memory": "KiB/socket",
     "slow": "broadcasts reached the others",
 }
@@ -99,6 +101,8 @@ class Suite:
                 kinds = [k for k in c.storm_servers if k in c.servers]
                 for key in self._order(kinds, rep, "storm"):
                     await self._storm(key, rep)
+            if "presence" in c.loads and "ec-presence" in c.servers:
+                await self._presence(rep)
             if "memory" in c.loads:
                 for key in self._order(others, rep, "memory"):
                     await self._memory(key, rep)
@@ -127,6 +131,13 @@ class Suite:
             detail = f"  latency {result.extra['lat_ms']:.1f} ms"
         if "cpu_us" in result.extra:
             detail += f"  server CPU {result.extra['cpu_us']:.1f} µs/msg"
+        if result.load == "presence":
+            e = result.extra
+            detail = (
+                f"  complete {e['complete']}/{e['sockets']} same {e['same']} frames max "
+                f"{e['frames_max']} median {e['frames_median']:.0f} keys left "
+                f"{e['presence_keys_left']} errors {e['errors']}"
+            )
         if result.load == "storm":
             e = result.extra
             detail = (
@@ -178,8 +189,11 @@ class Suite:
             timeout = 120
         else:
             group = f"fan{size}.r{rep}"
-            coro = load.fanout(server, size, group, c.fanout_duration)
-            timeout = c.fanout_duration + 60
+            settle = (
+                1.0 + size * SPECS[key].settle_per_member if SPECS[key].settle_per_member else 0.0
+            )
+            coro = load.fanout(server, size, group, c.fanout_duration, settle=settle)
+            timeout = c.fanout_duration + settle + 60
         ok = await self._guarded(result, coro, timeout)
         if not ok:
             result.extra["log"] = server.log_tail(8)
@@ -207,6 +221,32 @@ class Suite:
                 result.extra["log"] = "\n".join(s.log_tail(8) for s in servers)
             else:
                 result.extra["log_warnings"] = sum(_warnings(s) for s in servers)
+        except RuntimeError as exc:
+            result.error = f"could not start: {exc}"
+        finally:
+            for server in servers:
+                server.stop()
+        self._record(result, began)
+
+    async def _presence(self, rep: int) -> None:
+        """The presence storm (benchmarks.presence_load) on two ec-presence processes."""
+        c, key = self.config, "ec-presence"
+        result = Result("presence", c.presence_sockets, "redis", key, rep)
+        began = time.monotonic()
+        if self._over_budget():
+            result.error = "skipped: time budget spent"
+            self.results.append(result)
+            return
+        prefix = self.pool.prefix(f"presence-r{rep}")
+        servers: list[Server] = []
+        try:
+            for i in range(2):
+                servers.append(self.pool.new(key, "redis", f"presence-{i}", prefix=prefix))
+            coro = presence_load.presence_storm(
+                servers, c.presence_sockets, "storm", c.redis_url, prefix
+            )
+            if not await self._guarded(result, coro, 180):
+                result.extra["log"] = "\n".join(s.log_tail(8) for s in servers)
         except RuntimeError as exc:
             result.error = f"could not start: {exc}"
         finally:

@@ -12,7 +12,6 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .layer import bounded, check_group_name
 from .presence_store import PresenceStore, store_for
-from .presence_view import members
 from .sending import default_layer, on_layer_loop, run_sync
 
 __all__ = ["apresence", "presence", "require_store"]
@@ -48,8 +47,8 @@ async def apresence(group: str) -> Members:
     limit = get_config().layer_timeout
 
     async def read() -> Members:
-        entries = await bounded(layer, store.entries(group), f"presence({group!r})", limit)
-        return members(entries.values())
+        found: Members = await bounded(layer, store.members(group), f"presence({group!r})", limit)
+        return found
 
     return await on_layer_loop(layer, read)
 

@@ -12,6 +12,7 @@ found when it is reaped. Everything expires by itself once no process renews it.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import time
@@ -28,11 +29,44 @@ def _script(lua: str) -> tuple[str, str]:
     return lua, hashlib.sha1(lua.encode()).hexdigest()
 
 
+# The entries of a group's hash whose process is alive, as two strings that parse in Python in
+# a fraction of the time of 2n bulk replies (20,000 for a group of 10,000): their refs joined
+# by newlines, and their values ([key, meta]) as one JSON array. With ``values_only``, only
+# that array; then, while no process is overdue (nearly always), the hash's values as they are.
+_LIVE = """
+local function live(hash, procs, now, values_only)
+    local overdue = redis.call('ZRANGEBYSCORE', procs, '-inf', '(' .. now, 'LIMIT', 0, 1)
+    if values_only and #overdue == 0 then
+        return '[' .. table.concat(redis.call('HVALS', hash), ',') .. ']'
+    end
+    local alive = {}
+    for _, proc in ipairs(redis.call('ZRANGEBYSCORE', procs, now, '+inf')) do
+        alive[proc] = true
+    end
+    local raw = redis.call('HGETALL', hash)
+    local refs, values = {}, {}
+    for i = 1, #raw, 2 do
+        local ref = raw[i]
+        if alive[string.sub(ref, 1, string.find(ref, '|', 1, true) - 1)] then
+            refs[#refs + 1] = ref
+            values[#values + 1] = raw[i + 1]
+        end
+    end
+    local array = '[' .. table.concat(values, ',') .. ']'
+    if values_only then
+        return array
+    end
+    return {table.concat(refs, '\\n'), array}
+end
+"""
+
 # KEYS: the group's hash, the process's index, the processes. ARGV: the process, the group,
 # when it stops being alive, the keys' ttl, still (1: it keeps entries in the group), snapshot
 # (1: return the group's entries and the live processes), now, the number n of joins, n
 # (ref, entry) pairs, then the refs that leave.
-_CHANGE = _script("""
+_CHANGE = _script(
+    _LIVE
+    + """
 local n = tonumber(ARGV[8])
 local at = 9
 for i = 1, n do
@@ -56,15 +90,20 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
     redis.call('EXPIRE', KEYS[3], ARGV[4])
 end
 if ARGV[6] == '1' then
-    return {redis.call('HGETALL', KEYS[1]), redis.call('ZRANGEBYSCORE', KEYS[3], ARGV[7], '+inf')}
+    return live(KEYS[1], KEYS[3], ARGV[7], false)
 end
 return 0
-""")
+"""
+)
 
-# KEYS: a group's hash, the processes. ARGV: now. The entries and the live processes.
-_ENTRIES = _script("""
-return {redis.call('HGETALL', KEYS[1]), redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], '+inf')}
-""")
+# KEYS: a group's hash, the processes. ARGV: now, and "1" for the values only. The entries of
+# live processes (see _LIVE).
+_ENTRIES = _script(
+    _LIVE
+    + """
+return live(KEYS[1], KEYS[2], ARGV[1], ARGV[2] == '1')
+"""
+)
 
 # KEYS: the process's index, the processes. ARGV: the process, when it stops being alive, the
 # keys' ttl, the prefix of the groups' hashes, then the groups it has entries in. 0 if Redis
@@ -179,7 +218,12 @@ class RedisPresence(PresenceStore):
     async def entries(self, group: str) -> dict[str, Entry]:
         now = int(time.time() * 1000)
         keys = [self.group_key(group), self.procs_key]
-        return _live(await run_script(self._connection(), _ENTRIES, keys, [now]))
+        return _live(await run_script(self._connection(), _ENTRIES, keys, [now, 0]))
+
+    async def members(self, group: str) -> dict[str, list[Any]]:
+        now = int(time.time() * 1000)
+        keys = [self.group_key(group), self.procs_key]
+        return _grouped(await run_script(self._connection(), _ENTRIES, keys, [now, 1]))
 
     async def groups(self) -> dict[str, int]:
         connection = self._connection()
@@ -215,14 +259,27 @@ def _ttl(timeout: float) -> int:
     return int(3 * timeout) + 1
 
 
+def _grouped(array: bytes) -> dict[str, list[Any]]:
+    """
+    ``{key: [meta, ...]}`` of a JSON array of ``[key, meta]``, made with the garbage collector
+    paused: a big group is tens of thousands of new objects, which would otherwise set off
+    collections of the whole heap (of a server process, say) while they are made.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        grouped: dict[str, list[Any]] = {}
+        for key, meta in json.loads(array):
+            grouped.setdefault(key, []).append(meta)
+        return grouped
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def _live(answer: Any) -> dict[str, Entry]:
-    """``[HGETALL, live processes]`` as the entries of live processes, by ref."""
-    raw, alive = answer
-    live = {_text(proc) for proc in alive}
-    entries: dict[str, Entry] = {}
-    for ref, value in zip(raw[::2], raw[1::2], strict=True):
-        name = _text(ref)
-        if name.partition("|")[0] in live:
-            key, meta = json.loads(value)
-            entries[name] = (key, meta)
-    return entries
+    """``[refs, values]`` of the ``live()`` script function as entries by ref."""
+    refs, values = _text(answer[0]), json.loads(answer[1])
+    if not values:
+        return {}
+    return {ref: (key, meta) for ref, (key, meta) in zip(refs.split("\n"), values, strict=True)}

@@ -48,6 +48,10 @@ class PresenceStore:
         """Every entry of ``group`` whose process is alive, by ref."""
         raise NotImplementedError
 
+    async def members(self, group: str) -> dict[str, list[Any]]:
+        """``{key: [meta, ...]}`` of :meth:`entries` (what ``presence()`` returns)."""
+        return _members((await self.entries(group)).values())
+
     async def groups(self) -> dict[str, int]:
         """Every group with entries, and how many (for ``easy_channels_presence``)."""
         raise NotImplementedError
@@ -97,6 +101,13 @@ class MemoryPresence(PresenceStore):
 
     async def groups(self) -> dict[str, int]:
         return {group: len(entries) for group, entries in self.entries_by_group.items()}
+
+
+def _members(entries: Any) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = {}
+    for key, meta in entries:
+        grouped.setdefault(key, []).append(meta)
+    return grouped
 
 
 def store_for(layer: Any) -> PresenceStore | None:

@@ -350,3 +350,34 @@ async def _channel_name(comm: SocketCommunicator) -> str:
     members = (await easy_channels.apresence("lobby")).keys()
     [name] = members
     return name
+
+
+@pytest.mark.redis
+async def test_entries_of_a_process_that_stopped_beating_are_left_out(settings):
+    """Between a process's death and its reaping, presence() no longer lists its entries."""
+    import uuid
+
+    from channels.layers import get_channel_layer
+
+    from easy_channels.presence_store import store_for
+    from tests.conftest import redis_layer_config, require_redis
+
+    require_redis()
+    settings.CHANNEL_LAYERS = {"default": redis_layer_config(f"easytest{uuid.uuid4().hex}")}
+    layer = get_channel_layer()
+    store = store_for(layer)
+    try:
+        for proc, lifetime in (("deadbeef0001", 0.001), ("alive0000002", 30)):
+            await store.beat(proc, lifetime, ["lobby"])
+            joins = {f"{proc}|1": (proc, {"n": 1})}
+            await store.change(proc, "lobby", joins, (), still=True, snapshot=False)
+            await store.beat(proc, lifetime, ["lobby"])
+        await asyncio.sleep(0.05)  # the first one is overdue now
+        assert await easy_channels.apresence("lobby") == {"alive0000002": [{"n": 1}]}
+        assert list(await store.entries("lobby")) == ["alive0000002|1"]
+        assert await store.reap() == {"lobby": ["deadbeef0001|1"]}
+        assert await store.reap() == {}  # reaped once
+        assert await easy_channels.apresence("lobby") == {"alive0000002": [{"n": 1}]}
+    finally:
+        await layer.flush()
+        await layer.close_pools()

@@ -23,3 +23,11 @@ class RecoveringBench(Bench):
     """The same handlers with recovery: sessions kept, group messages recorded for replay."""
 
     recovery = True
+
+
+class PresentBench(Bench):
+    """The same handlers, joining with presence: members are tracked and told who is there."""
+
+    async def on_join(self, payload):
+        await self.presence_add(payload["group"])
+        return True

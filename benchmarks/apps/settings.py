@@ -33,6 +33,8 @@ EASY_CHANNELS = {
 }
 if os.environ.get("BENCH_RECOVERY"):  # the ec-recovery server: the same consumer, recovering
     EASY_CHANNELS["SOCKETS"]["bench-recovery/"] = "benchmarks.apps.easy_consumers.RecoveringBench"
+if os.environ.get("BENCH_PRESENCE"):  # the ec-presence server: the same consumer, tracked
+    EASY_CHANNELS["SOCKETS"]["bench-presence/"] = "benchmarks.apps.easy_consumers.PresentBench"
 
 LAYER = os.environ.get("BENCH_LAYER", "memory")
 PREFIX = os.environ.get("BENCH_PREFIX", "ecbench")
