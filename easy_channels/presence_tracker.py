@@ -196,6 +196,8 @@ class Tracker:
         _, _, limit = self._settings()
         try:
             await hub.leave(self.recipient, presence_channel(group), limit)
+        except LayerUnavailable:
+            pass  # logged by bounded(); the layer forgets the membership after its group_expiry
         except Exception:
             logger.exception("easy_channels: could not leave the presence channel of %r", group)
 
@@ -231,14 +233,18 @@ class Tracker:
         while self.outbox:
             await asyncio.sleep(interval)
             outbox, self.outbox = self.outbox, {}
-            for group, ops in outbox.items():
-                message = {"type": PRESENCE_TYPE, "group": group, "ops": ops}
+            groups = list(outbox)
+            for index, group in enumerate(groups):
+                message = {"type": PRESENCE_TYPE, "group": group, "ops": outbox[group]}
                 try:
                     outgoing = Outgoing.to_group(presence_channel(group), message)
                     await deliver(self.layer, outgoing, limit)
                 except Exception as exc:
-                    # Kept, in order, before what came meanwhile: sent when the layer is back.
-                    self.outbox[group] = [*ops, *self.outbox.get(group, [])][-MAX_WAITING_OPS:]
+                    # This group's ops and the ones not sent yet are kept, in order, before
+                    # what came meanwhile: sent when the layer is back.
+                    for unsent in groups[index:]:
+                        ops = [*outbox[unsent], *self.outbox.get(unsent, [])]
+                        self.outbox[unsent] = ops[-MAX_WAITING_OPS:]
                     logger.warning(
                         "easy_channels: could not announce presence changes in %r (%r); "
                         "trying again",
@@ -257,24 +263,33 @@ class Tracker:
 
     async def _beat_forever(self) -> None:
         """Keep this process's entries alive, and reap those of processes that died."""
-        while self.groups or self.stale or self.changing:
-            _, timeout, limit = self._settings()
-            self.idle.clear()
-            with contextlib.suppress(TimeoutError):  # woken early once nothing is tracked
-                await asyncio.wait_for(self.idle.wait(), timeout / 3)
-            if not (self.groups or self.stale or self.changing):
-                break
-            try:
-                await bounded(self.layer, self._beat(timeout), "presence heartbeat", limit)
-            except Exception as exc:  # LayerUnavailable is logged by bounded()
-                if not isinstance(exc, LayerUnavailable):
-                    logger.exception("easy_channels: presence heartbeat failed")
         store = self.store
         assert store is not None
-        try:
-            await store.forget(self.proc)
-        except Exception as exc:
-            logger.warning("easy_channels: could not end the presence heartbeat (%r)", exc)
+        at_once = False
+        while True:
+            while self.groups or self.stale or self.changing:
+                _, timeout, limit = self._settings()
+                self.idle.clear()
+                if not at_once:
+                    with contextlib.suppress(TimeoutError):  # woken early once nothing is left
+                        await asyncio.wait_for(self.idle.wait(), timeout / 3)
+                    if not (self.groups or self.stale or self.changing):
+                        break
+                at_once = False
+                try:
+                    await bounded(self.layer, self._beat(timeout), "presence heartbeat", limit)
+                except Exception as exc:  # LayerUnavailable is logged by bounded()
+                    if not isinstance(exc, LayerUnavailable):
+                        logger.exception("easy_channels: presence heartbeat failed")
+            try:
+                await store.forget(self.proc)
+            except Exception as exc:
+                logger.warning("easy_channels: could not end the presence heartbeat (%r)", exc)
+            if not (self.groups or self.stale or self.changing):
+                return
+            # A socket was tracked while the store forgot this process: beat now, which finds
+            # out whether the store still knows it, and writes its entries again if not.
+            at_once = True
 
     async def _beat(self, lifetime: float) -> None:
         store = self.store

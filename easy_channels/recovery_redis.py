@@ -124,6 +124,9 @@ _SAVE, _KEEP, _ACK_BEGIN = _script(_SAVE_LUA), _script(_KEEP_LUA), _script(_ACK_
 _NOTES = _script(_NOTES_LUA)
 #: Most notes one script call writes.
 _NOTES_PER_CALL = 200
+#: Seconds notes are gathered before they are written: a request whose handler is done by then
+#: is noted once (running and answered in one call), and notes of many sockets go together.
+NOTES_DELAY = 0.005
 
 
 class RedisStore(Store):
@@ -258,6 +261,7 @@ class RedisStore(Store):
         from .layer import bounded
 
         while self.notes:
+            await asyncio.sleep(NOTES_DELAY)
             batch, self.notes = self.notes[:_NOTES_PER_CALL], self.notes[_NOTES_PER_CALL:]
             keys: list[str] = []
             args: list[Any] = [ACKS_KEPT, self.ttl]

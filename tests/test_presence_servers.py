@@ -113,6 +113,12 @@ async def test_tabs_across_two_processes_and_a_sigkilled_one():
             )
             await tab2.ws.close()  # a tab closes: the key stays, with the other tab's meta
             await watcher.until({"watcher": [{}], "ana": [{"tab": 1}], "bob": [{}]})
+            carl = await _open(two, "carl")  # one tab, on the watcher's process this time
+            await carl.call("track", group="lobby", key="carl")
+            await tab1.until({"watcher": [{}], "ana": [{"tab": 1}], "bob": [{}], "carl": [{}]})
+            await carl.ws.close()  # its last tab closes: the key leaves, on both processes
+            await tab1.until({"watcher": [{}], "ana": [{"tab": 1}], "bob": [{}]})
+            await watcher.until({"watcher": [{}], "ana": [{"tab": 1}], "bob": [{}]})
 
             one.stop(signal.SIGKILL)  # ana's last tab and bob: no disconnect, no cleanup
             killed = time.monotonic()
