@@ -88,7 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--profile-members", type=int, default=500, help="group size of --profile")
     p.add_argument(
-        "--budget", type=float, help="minutes before the rest is skipped (default 15; --quick 4)"
+        "--budget", type=float, help="minutes before the rest is skipped (default 30; --quick 4)"
     )
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--seed", type=int, default=6, help="seed of the shuffled server order")

@@ -161,7 +161,7 @@ def render(
         "",
         "easy_channels against raw Django Channels, python-socketio and a bare `websockets`",
         "server (the ceiling), on one machine, by one load generator. Regenerate with",
-        "`make bench` (about 9 minutes on 2 cores; `make bench BENCH_ARGS=--quick` for a",
+        "`make bench` (about 18 minutes on 2 cores; `make bench BENCH_ARGS=--quick` for a",
         "2-minute smoke run); `benchmarks/` holds the harness and the servers.",
         "",
         "## This run",

@@ -37,7 +37,7 @@ class Config:
     presence_sockets: int = 1000
     memory_sockets: int = 1000
     slow_messages: int = 3000
-    budget: float = 15 * 60  # seconds for the whole run
+    budget: float = 30 * 60  # seconds for the whole run
     seed: int = 6
     redis_url: str = "redis://127.0.0.1:6379/0"
 
