@@ -129,8 +129,7 @@ class RedisDirect(Backend):
         if channel is None or self.layer.ring_size != 1:
             # No member of the group in this event loop, or a sharded layer (sent the stock
             # way by redis_direct: to every member, this loop's included).
-            full, _ = await redis_direct.group_send(self.layer, group, message, (), recording)
-            return full
+            return await redis_direct.group_send(self.layer, group, message, (), recording)
         assert reads is not None  # a channel was found in them
         if recording is not None:
             flying = asyncio.get_running_loop().create_future()
@@ -165,8 +164,7 @@ class RedisDirect(Backend):
             if inspect.isawaitable(result):
                 await result
         # Then Redis takes it for the other members (never for this loop's own group channel).
-        full, _ = await redis_direct.group_send(self.layer, group, message, (channel,), recording)
-        return full
+        return await redis_direct.group_send(self.layer, group, message, (channel,), recording)
 
     def reads(self, *, on_back: OnBack | None = None, local: bool = False) -> Reads:
         reads = InboxReads(self.layer, on_back)

@@ -16,7 +16,7 @@ import json
 import random
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,8 +177,9 @@ class MemoryStore(Store):
             if group not in self.open and group not in self.until:
                 del self.histories[group]
 
-    def _close(self, saved: Saved) -> None:
-        for group in saved.groups:
+    def _close(self, groups: Iterable[str]) -> None:
+        """Sockets of these groups that recover closed: one fewer open in each."""
+        for group in groups:
             count = self.open.get(group, 0) - 1
             if count > 0:
                 self.open[group] = count
@@ -199,21 +200,21 @@ class MemoryStore(Store):
         return None if entry is None else entry[1]
 
     async def away(self, sid: str, saved: Saved) -> None:
-        self._close(saved)
+        self._close(saved.groups)
         until = time.monotonic() + self.window
         for group in saved.groups:
             self.until[group] = max(self.until.get(group, 0.0), until)
         self.sessions[sid] = (until, saved)
 
     async def end(self, sid: str, saved: Saved) -> None:
-        self._close(saved)
+        self._close(saved.groups)
         self.sessions.pop(sid, None)
         self.acks.pop(sid, None)
         self._sweep()
 
     def left(self, saved: Saved, group: str) -> None:
         if saved.groups.pop(group, None) is not None:
-            self._close(Saved(saved.owner, saved.user, {group: ""}))
+            self._close((group,))
 
     async def since(self, group: str, after: str) -> list[tuple[str, dict[str, Any]]] | None:
         self._sweep()

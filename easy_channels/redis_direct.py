@@ -283,7 +283,7 @@ async def group_send(
     message: dict[str, Any],
     local: Container[str] = (),
     recording: Recording | None = None,
-) -> tuple[int, list[str]]:
+) -> int:
     """
     channels-redis' ``group_send(group, message)`` in one round trip, usually.
 
@@ -291,12 +291,11 @@ async def group_send(
     Redis gets: the caller hands them the message. With ``recording`` (see
     :class:`easy_channels.recovery_redis.RedisStore`), the message is also appended to the
     group's history if the group is recorded. Returns how many member channels were at
-    capacity and lost the message (channels-redis only logs that at INFO level), and the
-    members left to the caller.
+    capacity and lost the message (channels-redis only logs that at INFO level).
     """
     if layer.ring_size != 1:
         await layer.group_send(group, message)  # members may live on other servers
-        return 0, []
+        return 0
     record: list[Any] = ["", "", 0, 0, 0]
     keys: list[Any] = [_group_key(layer, group), b"", b""]
     if recording is not None:
@@ -324,13 +323,13 @@ async def group_send(
         result = await _evalsha(connection, [*keys, *pushed.keys], args)
         if not isinstance(result, list):
             _remember(layer, group, members)
-            return int(result), [name for name in members.names if name in mine]
+            return int(result)
         members = _Members(layer, [name.decode() for name in result])
     if recording is not None:  # recorded as every send of the group is, then sent the stock way
         await run_script(connection, _RECORD, keys[1:3], record)
     if not local:
         await layer.group_send(group, message)
-        return 0, []
+        return 0
     # The members kept changing: send to each the stock way, still not to the local ones
     # (the caller hands them the message itself).
     from channels.exceptions import ChannelFull
@@ -342,7 +341,7 @@ async def group_send(
                 await layer.send(name, message)
             except ChannelFull:
                 full += 1
-    return full, [name for name in members.names if name in local]
+    return full
 
 
 async def _evalsha(connection: Any, keys: list[Any], args: list[Any]) -> Any:
