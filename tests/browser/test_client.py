@@ -628,6 +628,9 @@ def test_heartbeat_timeout_detects_a_dead_server(new_page, key):
             },
         )
         page.evaluate("() => s.request('echo', {})")
+        # What came before (a first handshake slower than connectTimeout on a busy machine is
+        # retried, as it should be) is not what this test looks at.
+        page.evaluate("() => { window.events.length = 0; }")
         server.proc.send_signal(signal.SIGSTOP)  # alive for TCP, but answers nothing
         try:
             stopped = time.monotonic()
@@ -648,7 +651,7 @@ def test_heartbeat_timeout_detects_a_dead_server(new_page, key):
             assert page.evaluate("() => s.state") == "reconnecting"
         finally:
             server.proc.send_signal(signal.SIGCONT)
-        connects = wait_seen(page, "connect", 2)
+        connects = wait_seen(page, "connect", 1)
         assert connects[-1] == RECONNECTED
         assert page.evaluate("() => s.request('echo', {revived: true})") == {"revived": True}
 
