@@ -7,7 +7,7 @@ Nothing here reads settings at import time, so ``asgi.py`` may import it before 
 from .consumers import JSONWebSocket
 from .counters import stats
 from .exceptions import EasyChannelsError, LayerUnavailable, Reject, SocketError
-from .handlers import server_only
+from .handlers import on, server_only
 from .middleware import SocketMiddleware
 from .presence import apresence, presence
 from .registry import register
@@ -47,6 +47,7 @@ __all__ = [
     "close_user",
     "group_call_event",
     "group_send",
+    "on",
     "presence",
     "register",
     "send_to",

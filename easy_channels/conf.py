@@ -62,6 +62,17 @@ DEFAULTS: dict[str, Any] = {
     # presence_add(): seconds over which presence_diff frames are coalesced, and seconds after
     # which the entries of a process that stopped (killed, host lost) are removed.
     "PRESENCE": {"INTERVAL": 0.1, "TIMEOUT": 30},
+    # Socket.IO (namespaces of registered consumers): served at /PATH by websocket_router and
+    # http_router (long-polling); the server pings every PING_INTERVAL seconds and closes a
+    # client that doesn't answer within PING_TIMEOUT; MAX_PAYLOAD bytes per message or POST;
+    # a client that connects to no namespace within CONNECT_TIMEOUT seconds is closed.
+    "SOCKETIO": {
+        "PATH": "socket.io/",
+        "PING_INTERVAL": 25,
+        "PING_TIMEOUT": 20,
+        "MAX_PAYLOAD": 1000000,
+        "CONNECT_TIMEOUT": 45,
+    },
 }
 
 
@@ -106,6 +117,7 @@ class Config:
     layer_timeout: float
     recovery: dict[str, Any]
     presence: dict[str, Any]
+    socketio: dict[str, Any]
 
     def __getitem__(self, key: str) -> Any:
         if key not in DEFAULTS:

@@ -202,8 +202,12 @@ class Connection:
         if not self.writable:
             return
         self._early.clear()
-        await self.accept()
-        await self.send_text(self.codec.connect_error(code, reason))
+        text = self.codec.connect_error(code, reason)
+        if self.codec.accept_to_refuse:
+            await self.accept()
+            await self.send_text(text)
+        else:  # a refusal packet of its own (Socket.IO's CONNECT_ERROR), never accepted
+            await self._raw_send({"type": "websocket.send", "text": text})
         await self.close(code, reason)
 
     async def close_internal_error(self, why: str) -> None:

@@ -31,7 +31,8 @@ from .presence_view import Visible
 from .protocol import CloseCode
 from .sending import asend, channel_message, group_call, group_message
 from .session import Session
-from .wire import JSONCodec
+from .socketio_codec import SocketIOCodec
+from .wire import JSONCodec, WireCodec
 
 __all__ = ["JSONWebSocket"]
 
@@ -135,6 +136,9 @@ class JSONWebSocket(metaclass=_ConsumerType):
         self.close_code: int | None = None
         #: True in on_connect() if the socket resumed a dropped session (``recovery = True``).
         self.recovered = False
+        #: The ``auth`` object of a Socket.IO client's CONNECT packet (``{}`` when absent, and
+        #: for the JSON protocol).
+        self.auth: dict[str, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connection: Connection | None = None
         self._session: Session | None = None
@@ -170,9 +174,16 @@ class JSONWebSocket(metaclass=_ConsumerType):
         protocol.check_close_code(code)
         return self._run("close", self._close, code, reason)
 
-    def emit(self, event: str, payload: dict[str, Any] | None = None) -> Any:
-        """Send ``{"event": event, **payload}`` to this socket."""
-        text = protocol.encode_event(event, payload)
+    def emit(self, event: str, payload: Any = None) -> Any:
+        """
+        Send ``{"event": event, **payload}`` to this socket. Over Socket.IO, ``payload`` is
+        the event's argument (a tuple: several arguments; ``bytes`` travel as binary).
+        """
+        connection = self._connection
+        if connection is not None:
+            text = connection.codec.event(event, payload)
+        else:
+            text = protocol.encode_event(event, payload)
         return self._run("emit", self._send_text, text)
 
     def group_add(self, group: str) -> Any:
@@ -273,7 +284,13 @@ class JSONWebSocket(metaclass=_ConsumerType):
         loop = self._loop = asyncio.get_running_loop()
         config = _config()
         owner = type(self).__qualname__
-        codec = JSONCodec(config.max_message_size, config.max_json_depth)
+        codec: WireCodec
+        socketio = scope.get("socketio")
+        if socketio is not None:
+            self.auth = socketio["auth"]
+            codec = SocketIOCodec(socketio["namespace"], config.max_message_size)
+        else:
+            codec = JSONCodec(config.max_message_size, config.max_json_depth)
         connection = Connection(
             send,
             codec,

@@ -20,6 +20,7 @@ from .exceptions import SocketError
 from .handlers import Handler, HandlerTables, call
 from .operations import scoped
 from .protocol import CloseCode, ErrorCode, ProtocolError
+from .wire import Args
 
 if TYPE_CHECKING:
     from .conf import Config
@@ -224,6 +225,10 @@ class Dispatcher:
         """Call a handler with the payload (if it takes one), its operations settled after."""
         method = getattr(self.consumer, handler.attr)
         if handler.takes_arg:
+            if type(arg) is Args:  # a Socket.IO event's arguments
+                if handler.star:
+                    return await scoped(call, method, *arg, is_async=handler.is_async)
+                arg = arg[0] if arg else None
             return await scoped(call, method, arg, is_async=handler.is_async)
         return await scoped(call, method, is_async=handler.is_async)
 

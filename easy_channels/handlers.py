@@ -20,11 +20,12 @@ from channels.db import database_sync_to_async
 
 from .protocol import is_valid_event_name
 
-__all__ = ["Handler", "HandlerTables", "build_tables", "call", "server_only", "tables_for"]
+__all__ = ["Handler", "HandlerTables", "build_tables", "call", "on", "server_only", "tables_for"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _SERVER_ONLY = "_easy_channels_server_only"
+_EVENT_NAME = "_easy_channels_event"
 PREFIX = "on_"
 LIFECYCLE = ("on_connect", "on_disconnect")
 
@@ -40,6 +41,25 @@ def server_only(func: F) -> F:
     return func
 
 
+def on(event: str) -> Callable[[F], F]:
+    """
+    Bind a handler to any event name, even one ``on_<name>`` can't spell::
+
+        @on("new message")
+        def new_message(self, text): ...
+
+    Clients of either protocol reach it by that name; so does ``group_call_event``.
+    """
+    if not isinstance(event, str) or not event or len(event) > 100:
+        raise ValueError(f"@on() takes an event name of 1-100 characters, not {event!r}.")
+
+    def decorator(func: F) -> F:
+        setattr(func, _EVENT_NAME, event)
+        return func
+
+    return decorator
+
+
 @dataclass(frozen=True, slots=True)
 class Handler:
     """How to call a handler: attribute name, async or not, takes the payload or not."""
@@ -47,6 +67,8 @@ class Handler:
     attr: str
     is_async: bool
     takes_arg: bool
+    #: Declared with ``*args``: gets every argument of a Socket.IO event.
+    star: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +96,16 @@ def _takes_arg(func: Callable[..., Any]) -> bool:
     return len(positional) >= 2  # self + payload
 
 
+def _star(func: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
 def make_handler(attr: str, func: Callable[..., Any]) -> Handler:
-    return Handler(attr, iscoroutinefunction(func), _takes_arg(func))
+    return Handler(attr, iscoroutinefunction(func), _takes_arg(func), _star(func))
 
 
 def build_tables(cls: type, library_bases: tuple[type, ...]) -> HandlerTables:
@@ -97,6 +127,14 @@ def build_tables(cls: type, library_bases: tuple[type, ...]) -> HandlerTables:
         if klass in skipped:
             continue
         for attr, value in vars(klass).items():
+            named = getattr(value, _EVENT_NAME, None) if inspect.isfunction(value) else None
+            if named is not None and attr not in seen:
+                seen.add(attr)
+                handler = make_handler(attr, value)
+                server.setdefault(named, handler)
+                if not getattr(value, _SERVER_ONLY, False):
+                    client.setdefault(named, handler)
+                continue
             if attr in seen or not attr.startswith(PREFIX):
                 continue
             seen.add(attr)

@@ -25,7 +25,15 @@ if TYPE_CHECKING:
 
     from .consumers import JSONWebSocket
 
-__all__ = ["Route", "RouteConflict", "SocketRegistry", "autodiscover", "register", "registry"]
+__all__ = [
+    "Namespace",
+    "Route",
+    "RouteConflict",
+    "SocketRegistry",
+    "autodiscover",
+    "register",
+    "registry",
+]
 
 C = TypeVar("C", bound=type)
 
@@ -73,21 +81,51 @@ class Route:
         return f"{'regex ' if self.is_regex else ''}{self.route!r}"
 
 
+@dataclass(frozen=True)
+class Namespace:
+    """A Socket.IO namespace (``"/"``, ``"/chat"``) and the consumer that serves it."""
+
+    namespace: str
+    consumer: type[JSONWebSocket]
+    source: str = "@register"
+
+    @property
+    def key(self) -> tuple[bool, str]:
+        # A namespace starts with "/", which no route does (checked): one dict holds both,
+        # so autodiscover_modules() rolls back a failing sockets.py's namespaces too.
+        return (False, self.namespace)
+
+    def __str__(self) -> str:
+        return f"namespace {self.namespace!r}"
+
+
+def check_namespace(namespace: Any, where: str) -> str:
+    if not isinstance(namespace, str) or not NAMESPACE_RE.fullmatch(namespace):
+        raise ImproperlyConfigured(
+            f"{where}: a Socket.IO namespace is '/' or '/' followed by letters, digits and "
+            f"-_./ (like '/chat'), not {namespace!r}."
+        )
+    return namespace
+
+
+NAMESPACE_RE = re.compile(r"/[A-Za-z0-9_\-./]{0,99}")
+
+
 class SocketRegistry:
     """Routes registered with :func:`register`, keyed by route (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._routes: dict[tuple[bool, str], Route] = {}
+        self._routes: dict[tuple[bool, str], Route | Namespace] = {}
         #: Bumped on every change, so the router knows when to rebuild without comparing routes.
         self.version = 0
 
     @property
-    def _registry(self) -> dict[tuple[bool, str], Route]:
+    def _registry(self) -> dict[tuple[bool, str], Route | Namespace]:
         # autodiscover_modules() copies and, when a sockets.py fails, reassigns this attribute.
         return self._routes
 
     @_registry.setter
-    def _registry(self, routes: dict[tuple[bool, str], Route]) -> None:
+    def _registry(self, routes: dict[tuple[bool, str], Route | Namespace]) -> None:
         self._routes = routes
         self.version += 1
 
@@ -98,26 +136,42 @@ class SocketRegistry:
         *,
         regex: str | None = None,
         name: str | None = None,
+        namespace: str | None = None,
     ) -> None:
         from .consumers import JSONWebSocket
 
-        if (route is None) == (regex is None):
+        if (route is not None and regex is not None) or (
+            route is None and regex is None and namespace is None
+        ):
             raise ImproperlyConfigured(
-                f"register() for {consumer.__qualname__} needs exactly one of a path() route "
-                "('chat/<str:name>/') or regex= ('^chat/(?P<name>\\w+)/$')."
+                f"register() for {consumer.__qualname__} needs one of a path() route "
+                "('chat/<str:name>/') or regex= ('^chat/(?P<name>\\w+)/$'), and/or a "
+                "Socket.IO namespace= ('/chat')."
             )
         if not (isinstance(consumer, type) and issubclass(consumer, JSONWebSocket)):
             raise ImproperlyConfigured(
                 f"@register can only register JSONWebSocket subclasses, not {consumer!r}."
             )
+        if namespace is not None:
+            self._add(Namespace(check_namespace(namespace, f"@register({namespace!r})"), consumer))
+        if route is None and regex is None:
+            return
+        if route is not None and route.startswith("/"):
+            raise ImproperlyConfigured(
+                f"The route {route!r} of {consumer.__qualname__} starts with '/': routes are "
+                "relative to URL_PREFIX ('chat/<str:room>/'); a Socket.IO namespace is "
+                "namespace='/chat'."
+            )
         pattern = regex if regex is not None else route
         assert pattern is not None  # exactly one of them was checked above
-        entry = Route(pattern, regex is not None, consumer, name)
+        self._add(Route(pattern, regex is not None, consumer, name))
+
+    def _add(self, entry: Route | Namespace) -> None:
         current = self._routes.get(entry.key)
-        if current is not None and _qualname(current.consumer) != _qualname(consumer):
+        if current is not None and _qualname(current.consumer) != _qualname(entry.consumer):
             raise RouteConflict(
                 f"Two consumers on the socket route {entry}: {_qualname(current.consumer)} "
-                f"and {_qualname(consumer)}. Give one of them another route."
+                f"and {_qualname(entry.consumer)}. Give one of them another route."
             )
         if current != entry:  # a re-imported module re-registers its class: no change
             self._routes[entry.key] = entry
@@ -125,7 +179,27 @@ class SocketRegistry:
 
     def registered(self) -> list[Route]:
         """Routes registered with @register, in registration order."""
-        return list(self._routes.values())
+        return [entry for entry in self._routes.values() if isinstance(entry, Route)]
+
+    def namespaces(self) -> dict[str, type[JSONWebSocket]]:
+        """Socket.IO namespaces: @register(namespace=...), then EASY_CHANNELS['SOCKETS']."""
+        from .conf import get_config
+
+        served = {
+            entry.namespace: entry.consumer
+            for entry in self._routes.values()
+            if isinstance(entry, Namespace)
+        }
+        for key, dotted in get_config().sockets.items():
+            if isinstance(key, str) and key.startswith("/"):
+                consumer = load_consumer(dotted)
+                other = served.setdefault(check_namespace(key, SOCKETS_SETTING), consumer)
+                if other is not consumer:
+                    raise RouteConflict(
+                        f"Two consumers on the Socket.IO namespace {key!r}: {_qualname(other)} "
+                        f"(@register) and {_qualname(consumer)} ({SOCKETS_SETTING})."
+                    )
+        return served
 
     def routes(self) -> list[Route]:
         """Every route: @register ones, then EASY_CHANNELS['SOCKETS']. Raises on conflicts."""
@@ -134,6 +208,8 @@ class SocketRegistry:
         routes = self.registered()
         seen = {r.key: r for r in routes}
         for route, dotted in get_config().sockets.items():
+            if isinstance(route, str) and route.startswith("/"):
+                continue  # a Socket.IO namespace (see namespaces())
             entry = Route(route, False, load_consumer(dotted), source=SOCKETS_SETTING)
             other = seen.get(entry.key)
             if other is not None and other.consumer is not entry.consumer:
@@ -177,21 +253,26 @@ registry = SocketRegistry()
 
 
 def register(
-    route: str | None = None, *, regex: str | None = None, name: str | None = None
+    route: str | None = None,
+    *,
+    regex: str | None = None,
+    name: str | None = None,
+    namespace: str | None = None,
 ) -> Callable[[C], C]:
     """
-    Class decorator: serve this consumer at ``route`` (Django ``path()`` syntax) or ``regex``.
+    Class decorator: serve this consumer at ``route`` (Django ``path()`` syntax) or ``regex``,
+    and/or to Socket.IO clients on ``namespace``.
 
     ::
 
-        @register("chat/<str:room>/")
+        @register("chat/<str:room>/", namespace="/chat")
         class ChatConsumer(JSONWebSocket): ...
 
     The route gets ``EASY_CHANNELS["URL_PREFIX"]`` ("ws/") in front. Returns the class unchanged.
     """
 
     def decorator(consumer: C) -> C:
-        registry.register(consumer, route, regex=regex, name=name)
+        registry.register(consumer, route, regex=regex, name=name, namespace=namespace)
         return consumer
 
     return decorator

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from .conf import Config
     from .connection import Receive, Send
 
-__all__ = ["get_urlpatterns", "websocket_router", "websocket_urlpatterns"]  # noqa: F822
+__all__ = ["get_urlpatterns", "http_router", "websocket_router", "websocket_urlpatterns"]  # noqa: F822
 
 logger = logging.getLogger("easy_channels")
 
@@ -152,6 +152,8 @@ class _LazyRouter:
     ) -> Coroutine[Any, Any, None]:
         # The router's own coroutine is returned, not awaited in one of ours: a frame less
         # held by every open socket (the mark keeps it an ASGI 3 application for servers).
+        if socketio_path_of(scope) is not None:
+            return serve_socketio(scope, receive, send)
         router: Any = self._current()
         result: Coroutine[Any, Any, None] = router(scope, receive, send)
         return result
@@ -165,6 +167,56 @@ class _LazyRouter:
 
 
 websocket_router = _LazyRouter()
+
+
+def socketio_path_of(scope: dict[str, Any]) -> str | None:
+    """
+    The Socket.IO path if ``scope`` asks for it and a namespace is registered, else None.
+
+    Nothing is served there without a namespace: a project that doesn't use Socket.IO
+    doesn't open sessions to anyone who asks.
+    """
+    from .conf import get_config
+
+    path = "/" + str(get_config().socketio["PATH"]).strip("/") + "/"
+    asked = scope.get("path", "")
+    if asked != path and asked != path[:-1]:
+        return None
+    return path if registry.namespaces() else None
+
+
+async def serve_socketio(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """A Socket.IO request: a WebSocket, or an HTTP long-polling request."""
+    from .engineio import EngineSettings
+    from .engineio_asgi import serve_polling, serve_websocket
+    from .socketio import server
+
+    settings = EngineSettings.from_config()
+    if scope["type"] == "websocket":
+        await serve_websocket(server, settings, scope, receive, send)
+    else:
+        await serve_polling(server, settings, scope, receive, send)
+
+
+def http_router(application: Any) -> Any:
+    """
+    The ``"http"`` application of asgi.py: Socket.IO's long-polling requests (at
+    ``EASY_CHANNELS["SOCKETIO"]["PATH"]``) are served here, every other request by
+    ``application`` (Django's)::
+
+        application = ProtocolTypeRouter({
+            "http": http_router(django_asgi_app),
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(websocket_router)),
+        })
+    """
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope.get("type") == "http" and socketio_path_of(scope) is not None:
+            await serve_socketio(scope, receive, send)
+        else:
+            await application(scope, receive, send)
+
+    return app
 
 
 def __getattr__(name: str) -> Any:

@@ -313,7 +313,7 @@ class Session:
         if kind == FRAME_TYPE:
             exclude = message.get("exclude")
             if exclude is None or exclude != self.recipient.channel_name:
-                text = message["text"]
+                text = self.connection.codec.relay(message)
                 if resumption is not None and POSITION_KEY in message:
                     text = frame_with_position(text, message[POSITION_KEY])
                 await self.connection.send_text(text)

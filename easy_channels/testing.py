@@ -31,7 +31,7 @@ from channels.testing import WebsocketCommunicator
 
 from .exceptions import SocketError
 
-__all__ = ["ConnectResult", "SocketCommunicator"]
+__all__ = ["ConnectResult", "SocketCommunicator", "engineio_echo_application"]
 
 
 class ConnectResult(tuple[bool, Any]):
@@ -214,3 +214,41 @@ class SocketCommunicator(WebsocketCommunicator):
         if position is not None:
             self.positions[position[0]] = position[1]
         return frame
+
+
+class _Echo:
+    """The EngineApp of :func:`engineio_echo_application`: every message comes back as is."""
+
+    async def opened(self, socket: Any) -> None:
+        return None
+
+    async def message(self, socket: Any, data: str | bytes) -> None:
+        await socket.send(data)
+
+    async def closed(self, socket: Any, reason: str) -> None:
+        return None
+
+
+async def engineio_echo_application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """
+    Bare Engine.IO v4 at ``/engine.io/`` that echoes every message, with the heartbeat and
+    size limit of ``EASY_CHANNELS["SOCKETIO"]``: what the official Engine.IO conformance
+    suite runs against. Any other path is a 404.
+    """
+    from .engineio import EngineSettings
+    from .engineio_asgi import serve_polling, serve_websocket
+
+    kind = scope.get("type")
+    if kind == "lifespan" or scope.get("path") not in ("/engine.io/", "/engine.io"):
+        if kind == "http":
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+        elif kind == "websocket":
+            await receive()
+            await send({"type": "websocket.close"})
+        return
+    settings = EngineSettings.from_config()
+    if kind == "websocket":
+        await serve_websocket(_Echo(), settings, scope, receive, send)
+    else:
+        await serve_polling(_Echo(), settings, scope, receive, send)

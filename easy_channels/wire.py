@@ -13,11 +13,22 @@ from typing import Any, Protocol
 from . import protocol
 from .protocol import Frame
 
-__all__ = ["JSONCodec", "WireCodec"]
+__all__ = ["Args", "JSONCodec", "WireCodec"]
+
+
+class Args(tuple[Any, ...]):
+    """
+    The arguments of a Socket.IO event, as a Frame's payload: a handler declared with
+    ``*args`` gets them all, any other handler the first (None if there is none).
+    """
 
 
 class WireCodec(Protocol):
     """The interface a wire protocol implements (see :class:`JSONCodec`)."""
+
+    #: Whether a refusal must accept the socket first to tell why (a browser can't read a
+    #: handshake refusal); False where the protocol refuses with a packet of its own.
+    accept_to_refuse: bool
 
     def heartbeat_reply(self, message: dict[str, Any]) -> str | None:
         """The answer to a heartbeat frame, sent at once without queueing; None otherwise."""
@@ -53,11 +64,17 @@ class WireCodec(Protocol):
         """The text telling a client why its connection is refused (browsers can't read it)."""
         ...
 
+    def relay(self, message: dict[str, Any]) -> str:
+        """The text of a group frame (a layer message whose ``text`` is in the JSON protocol)."""
+        ...
+
 
 class JSONCodec:
     """easy_channels' own JSON protocol (docs/protocol.md), within the configured limits."""
 
     __slots__ = ("max_depth", "max_size")
+
+    accept_to_refuse = True
 
     def __init__(self, max_size: int, max_depth: int):
         self.max_size = max_size
@@ -94,3 +111,7 @@ class JSONCodec:
 
     def connect_error(self, code: int, reason: str) -> str:
         return protocol.encode_connect_error(code, reason)
+
+    def relay(self, message: dict[str, Any]) -> str:
+        text: str = message["text"]
+        return text

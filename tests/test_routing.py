@@ -20,7 +20,7 @@ from django.core.management import call_command
 from django.urls import re_path
 
 from easy_channels import JSONWebSocket, register
-from easy_channels.registry import SocketRegistry, registry
+from easy_channels.registry import RouteConflict, SocketRegistry, registry
 from easy_channels.routing import websocket_router
 from tests.utils import communicator, receive, request, send
 
@@ -186,12 +186,33 @@ def test_register_arguments_are_checked():
     class A(JSONWebSocket):
         pass
 
-    with pytest.raises(ImproperlyConfigured, match="exactly one of"):
+    with pytest.raises(ImproperlyConfigured, match="needs one of"):
         fresh.register(A)
-    with pytest.raises(ImproperlyConfigured, match="exactly one of"):
+    with pytest.raises(ImproperlyConfigured, match="needs one of"):
         fresh.register(A, "a/", regex="^a/$")
     with pytest.raises(ImproperlyConfigured, match="only register JSONWebSocket subclasses"):
         fresh.register(object, "a/")
+    with pytest.raises(ImproperlyConfigured, match="starts with '/'.*namespace='/chat'"):
+        fresh.register(A, "/a/")
+    with pytest.raises(ImproperlyConfigured, match="a Socket.IO namespace is '/'"):
+        fresh.register(A, namespace="chat")
+
+
+def test_namespaces_are_registered_beside_routes(settings):
+    fresh = SocketRegistry()
+
+    class A(JSONWebSocket):
+        pass
+
+    class B(JSONWebSocket):
+        pass
+
+    fresh.register(A, "a/", namespace="/a")
+    fresh.register(B, namespace="/")
+    assert [route.route for route in fresh.registered()] == ["a/"]
+    assert fresh.namespaces() == {"/a": A, "/": B}
+    with pytest.raises(RouteConflict, match="namespace '/a'"):
+        fresh.register(B, namespace="/a")
 
 
 def test_sockets_setting_errors(settings):

@@ -1,0 +1,111 @@
+"""
+:class:`SocketIOCodec`: the :class:`~easy_channels.wire.WireCodec` of one Socket.IO namespace.
+
+A consumer served over Socket.IO runs exactly as over the JSON protocol; only what crosses the
+wire differs: an event is ``42/chat,["name", ...args]``, an ack ``43/chat,7[...]``, a refusal
+a CONNECT_ERROR packet. Client packets arrive already parsed (by
+:mod:`easy_channels.socketio`); middleware sees them as ``{"event", "args"[, "ack"]}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .protocol import ErrorCode, Frame, ProtocolError
+from .socketio_packets import ACK, CONNECT_ERROR, EVENT, SioPacket, encode
+from .wire import Args
+
+__all__ = ["SocketIOCodec", "arguments"]
+
+
+def arguments(payload: Any) -> list[Any]:
+    """The arguments a payload is sent as: a tuple is several, None none, anything else one."""
+    if payload is None:
+        return []
+    if type(payload) is tuple or isinstance(payload, Args):
+        return list(payload)
+    return [payload]
+
+
+class SocketIOCodec:
+    """Socket.IO v5 for the namespace ``namespace`` (see the module docstring)."""
+
+    __slots__ = ("max_size", "namespace", "prefix")
+
+    #: A refusal is a packet of its own (CONNECT_ERROR): the namespace is never accepted.
+    accept_to_refuse = False
+
+    def __init__(self, namespace: str, max_size: int):
+        self.namespace = namespace
+        self.max_size = max_size
+        #: What follows the packet type in every packet of this namespace.
+        self.prefix = "" if namespace == "/" else namespace + ","
+
+    def heartbeat_reply(self, message: dict[str, Any]) -> str | None:
+        return None  # Engine.IO keeps the heartbeat
+
+    def size(self, message: dict[str, Any]) -> int:
+        packet: SioPacket = message["packet"]
+        return packet.size
+
+    def decode(self, message: dict[str, Any]) -> Any:
+        packet: SioPacket = message["packet"]
+        if packet.size > self.max_size:
+            raise ProtocolError(
+                ErrorCode.TOO_LARGE,
+                f"Message too large ({packet.size} bytes; the limit is {self.max_size}).",
+                packet.ack,
+            )
+        decoded: dict[str, Any] = {"event": packet.data[0], "args": packet.data[1:]}
+        if packet.ack is not None:
+            decoded["ack"] = packet.ack
+        return decoded
+
+    def frame(self, decoded: Any) -> Frame:
+        if (
+            not isinstance(decoded, dict)
+            or not isinstance(decoded.get("event"), str)
+            or not isinstance(decoded.get("args"), list)
+        ):
+            raise ProtocolError(
+                ErrorCode.INVALID_MESSAGE,
+                'A Socket.IO frame is {"event": str, "args": list} (middleware changed it).',
+            )
+        return Frame(decoded["event"], decoded.get("ack"), Args(decoded["args"]))  # type: ignore[arg-type]
+
+    def event(self, event: str, payload: Any) -> str:
+        if not isinstance(event, str) or not event:
+            raise ValueError(f"Invalid event name {event!r}.")
+        return encode(EVENT, self.namespace, [event, *arguments(payload)])
+
+    def ack(self, ack: str | int, data: Any) -> str:
+        return encode(ACK, self.namespace, arguments(data), int(ack))
+
+    def error(
+        self, code: str, message: str, ack: str | int | None = None, details: Any = None
+    ) -> str:
+        """An error: the only argument of the request's ack, else an ``error`` event."""
+        error: dict[str, Any] = {"code": code, "message": message}
+        if details is not None:
+            error["details"] = details
+        if ack is not None:
+            return encode(ACK, self.namespace, [{"error": error}], int(ack))
+        return encode(EVENT, self.namespace, ["error", error])
+
+    def connect_error(self, code: int, reason: str) -> str:
+        return encode(CONNECT_ERROR, self.namespace, {"message": reason, "data": {"code": code}})
+
+    def relay(self, message: dict[str, Any]) -> str:
+        """
+        A group frame (encoded once by its sender in the JSON protocol) for this namespace: it
+        is decoded once per message in this process, whatever the number of members.
+        """
+        args = message.get("_sio_args")
+        if args is None:
+            frame = json.loads(message["text"])
+            event = frame.pop("event")
+            args = message["_sio_args"] = json.dumps(
+                [event, frame], separators=(",", ":"), ensure_ascii=False
+            )
+        return EVENT + self.prefix + args
