@@ -19,6 +19,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from . import protocol, recovery
 from .connection import Connection, Receive, Send
 from .dispatch import Dispatcher
+from .exceptions import SocketError
 from .handlers import register_tables, tables_for
 from .hub import hub_for
 from .layer import check_group_name, no_layer, note_serving_loop
@@ -186,6 +187,18 @@ class JSONWebSocket(metaclass=_ConsumerType):
             text = protocol.encode_event(event, payload)
         return self._run("emit", self._send_text, text)
 
+    def call(self, event: str, payload: Any = None, timeout: float = 10.0) -> Any:
+        """
+        Send ``event`` to this socket and return the client's answer (its listener's return
+        value; over Socket.IO, what it passes to the ack callback: one argument as is,
+        several as a tuple). Raises ``TimeoutError`` after ``timeout`` seconds, and
+        :class:`SocketError` if the client answered with an error or left first.
+        """
+        connection = self._connection
+        if connection is not None:
+            connection.codec.call(event, payload, 0)  # a bad payload fails here, at once
+        return self._run("call", self._call, event, payload, float(timeout))
+
     def group_add(self, group: str) -> Any:
         """Join ``group``; left automatically on disconnect."""
         check_group_name(group)
@@ -327,6 +340,18 @@ class JSONWebSocket(metaclass=_ConsumerType):
     async def _send(self, outgoing: Outgoing) -> None:
         await asend(outgoing, self.channel_layer, self._started()[1].config.layer_timeout)
 
+    async def _call(self, event: str, payload: Any, seconds: float) -> Any:
+        connection, session = self._started()
+        if not connection.writable:
+            raise SocketError("disconnected", "The client has left.")
+        call, answer = session.calls.open()
+        try:
+            await connection.send_text(connection.codec.call(event, payload, call))
+            async with asyncio.timeout(seconds):
+                return await answer
+        finally:
+            session.calls.forget(call)
+
     async def _group_add(self, group: str) -> None:
         await self._started()[1].join(group)
 
@@ -353,7 +378,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
         if connection.gone:  # it left while being tracked: its disconnect missed this entry
             await tracker.discard(session.recipient, session.hub, group)
             return
-        await connection.send_text(text)
+        await session.send_frame(text)
 
     def _visibility(self) -> Visible | None:
         """presence_visible, if the class overrides it, guarded (None: every entry is seen)."""

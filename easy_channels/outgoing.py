@@ -81,7 +81,7 @@ def frame_message(
 
 def call_message(event: str, payload: dict[str, Any] | None) -> dict[str, Any]:
     """The layer message of group_call_event: the payload is JSON-encoded once for all members."""
-    if not protocol.is_valid_event_name(event):
+    if not protocol.is_valid_wire_event(event):
         raise ValueError(f"Invalid event name {event!r}.")
     if payload is not None and not isinstance(payload, dict):
         raise TypeError(f"The payload of {event!r} must be a dict, not {type(payload).__name__}.")

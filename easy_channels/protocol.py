@@ -31,6 +31,7 @@ __all__ = [
     "ERROR_EVENT",
     "PING_EVENT",
     "PONG_EVENT",
+    "REPLY_EVENT",
     "RESERVED_EVENTS",
     "ErrorCode",
     "Frame",
@@ -39,6 +40,7 @@ __all__ = [
     "encode_frame",
     "is_heartbeat",
     "is_valid_event_name",
+    "is_valid_wire_event",
     "parse_frame",
     "parse_message",
     "utf8_size",
@@ -59,8 +61,12 @@ PING_EVENT = "_ping"
 PONG_EVENT = "_pong"
 #: Tells a client of a consumer with ``recovery = True`` its session, first after accept.
 SESSION_EVENT = "_session"
+#: A client's answer to a server call: ``{"event": "_reply", "call": id, "data": ...}``.
+REPLY_EVENT = "_reply"
+#: The key of a server call's id (``await self.call(...)``) in its frame.
+CALL_KEY = "call"
 RESERVED_EVENTS = frozenset(
-    {ACK_EVENT, ERROR_EVENT, CONNECT_ERROR_EVENT, PONG_EVENT, SESSION_EVENT}
+    {ACK_EVENT, ERROR_EVENT, CONNECT_ERROR_EVENT, PONG_EVENT, SESSION_EVENT, REPLY_EVENT}
 )
 
 #: Keys a payload may not hold, because the frame itself uses them.
@@ -68,7 +74,7 @@ RESERVED_KEYS = frozenset({"event", "ack"})
 #: The position of a group message, put in the frames of sockets that recover.
 POSITION_KEY = "_pos"
 #: Keys a server frame's payload may not hold.
-RESERVED_PAYLOAD_KEYS = RESERVED_KEYS | {POSITION_KEY}
+RESERVED_PAYLOAD_KEYS = RESERVED_KEYS | {POSITION_KEY, CALL_KEY}
 
 MAX_ACK_LENGTH = 64
 #: Integers longer than this (in characters) are refused: no JavaScript client can hold them,
@@ -130,7 +136,18 @@ class Frame:
 
 
 def is_valid_event_name(name: object) -> bool:
+    """A name ``on_<name>`` can spell (an identifier); ``@on`` binds any wire name."""
     return isinstance(name, str) and EVENT_NAME_RE.fullmatch(name) is not None
+
+
+#: What the wire allows as an event name (``@on("new message")``): 1-100 characters, none of
+#: them a control character.
+WIRE_EVENT_RE = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
+WIRE_EVENT_RULE = "1-100 characters, none of them a control character"
+
+
+def is_valid_wire_event(name: object) -> bool:
+    return isinstance(name, str) and WIRE_EVENT_RE.fullmatch(name) is not None
 
 
 def is_valid_ack(ack: object) -> bool:
@@ -291,13 +308,8 @@ def frame_from_message(message: Any) -> Frame:
         raise ProtocolError(
             ErrorCode.INVALID_MESSAGE, 'A frame needs a non-empty string "event".', ack
         )
-    if EVENT_NAME_RE.fullmatch(event) is None:
-        raise ProtocolError(
-            ErrorCode.INVALID_MESSAGE,
-            "Event names are 1-100 ASCII letters, digits or underscores, "
-            "not starting with a digit.",
-            ack,
-        )
+    if WIRE_EVENT_RE.fullmatch(event) is None:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"Event names are {WIRE_EVENT_RULE}.", ack)
     payload = {k: v for k, v in message.items() if k not in RESERVED_KEYS}
     return Frame(event, ack, payload)
 
@@ -321,11 +333,8 @@ def encode_event(event: str, payload: dict[str, Any] | None = None) -> str:
     Raises ValueError/TypeError at the sender, so a bad payload is a clear error in the code
     that produced it rather than a frame the browser can't read.
     """
-    if not is_valid_event_name(event):
-        raise ValueError(
-            f"Invalid event name {event!r}: use 1-100 ASCII letters, digits or underscores, "
-            "not starting with a digit."
-        )
+    if not is_valid_wire_event(event):
+        raise ValueError(f"Invalid event name {event!r}: use {WIRE_EVENT_RULE}.")
     if event in RESERVED_EVENTS:
         raise ValueError(
             f"The event name {event!r} is reserved for protocol frames; pick another name."
@@ -341,6 +350,25 @@ def encode_event(event: str, payload: dict[str, Any] | None = None) -> str:
             "the frame uses them. Rename the key or nest the data."
         )
     return encode_frame({"event": event, **payload})
+
+
+def encode_call(event: str, payload: dict[str, Any] | None, call: int) -> str:
+    """A server call: the event's frame with the id the client's ``_reply`` answers."""
+    text = encode_event(event, payload)
+    return f'{text[:-1]},"{CALL_KEY}":{call}}}'
+
+
+def parse_reply(message: Any) -> tuple[int, Any, dict[str, Any] | None] | None:
+    """``(call, data, error)`` of a decoded ``_reply`` frame, or None if it is not one."""
+    if not isinstance(message, dict) or message.get("event") != REPLY_EVENT:
+        return None
+    call = message.get(CALL_KEY)
+    if not isinstance(call, int) or isinstance(call, bool):
+        return None
+    error = message.get("error")
+    if error is not None and not isinstance(error, dict):
+        error = {"code": "client_error", "message": str(error)}
+    return call, message.get("data"), error
 
 
 def encode_ack(ack: str | int, data: Any) -> str:

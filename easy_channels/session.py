@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from . import counters, processes
+from .calls import PendingCalls
 from .connection import Connection, State
 from .dispatch import Dispatcher
 from .exceptions import LayerUnavailable, Reject
@@ -59,6 +60,7 @@ class Session:
     """The runtime of one consumer instance (see the module docstring)."""
 
     __slots__ = (
+        "calls",
         "config",
         "connection",
         "consumer",
@@ -92,6 +94,8 @@ class Session:
         self.pending_bytes = 0  # of the client frames waiting in the queue
         self.overloaded = counters.DropRun()  # its queue is full, until it empties
         self.work = Worker(self.owner, self.overloaded.end)
+        #: The server's calls to this client that wait for an answer (``consumer.call()``).
+        self.calls = PendingCalls(config.max_pending_messages)
         #: The socket's recovery, for a consumer with ``recovery = True`` (made at connect).
         self.resumption: Resumption | None = None
 
@@ -107,6 +111,11 @@ class Session:
         self.work.put(self._connect)
 
     async def frame_received(self, message: dict[str, Any]) -> None:
+        reply = self.connection.codec.reply(message)
+        if reply is not None:  # an answer to a server call: taken at once, ahead of the queue
+            if not self.calls.resolve(reply):
+                logger.debug("easy_channels: a late reply to call %s of %s", reply[0], self.owner)
+            return
         dispatcher = self.dispatcher
         if dispatcher.middleware and not await dispatcher.admit(message):
             return
@@ -139,6 +148,7 @@ class Session:
 
     async def disconnected(self, code: int) -> None:
         self.consumer.close_code = code
+        self.calls.fail_all()
         # Frames not started yet are dropped; the worker stops after its current one.
         self.work.stop()
         self.pending_bytes = 0
@@ -293,7 +303,11 @@ class Session:
         if tracker is None or self.recipient not in tracker.tracked:
             return
         if await tracker.discard(self.recipient, hub, group) and not self.connection.gone:
-            await self.connection.send_text(empty_state(group))
+            await self.send_frame(empty_state(group))
+
+    async def send_frame(self, text: str) -> None:
+        """Send a frame the library encoded in the JSON protocol, in the client's protocol."""
+        await self.connection.send_text(self.connection.codec.relay({"text": text}))
 
     async def leave_all(self) -> None:
         if self.hub is not None and self.recipient.groups:

@@ -216,8 +216,8 @@ class _Namespace:
         self.inbox.put_nowait({"type": "websocket.receive", "text": "", "packet": packet})
 
     def answered(self, packet: SioPacket) -> None:
-        """A client's answer to a server ``call`` (dropped: nothing asked for it yet)."""
-        logger.debug("easy_channels: an ack %s from namespace %r ignored", packet.ack, self.name)
+        """A client's answer to a server ``call``: the session takes it ahead of the queue."""
+        self.inbox.put_nowait({"type": "websocket.receive", "text": "", "packet": packet})
 
     def client_left(self, code: int) -> None:
         """The client left the namespace (or the connection): the consumer hears it once."""

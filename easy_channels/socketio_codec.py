@@ -10,11 +10,14 @@ a CONNECT_ERROR packet. Client packets arrive already parsed (by
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .protocol import ErrorCode, Frame, ProtocolError
-from .socketio_packets import ACK, CONNECT_ERROR, EVENT, SioPacket, encode
+from .socketio_packets import ACK, BINARY_ACK, CONNECT_ERROR, EVENT, SioPacket, encode
 from .wire import Args
+
+if TYPE_CHECKING:
+    from .calls import Reply
 
 __all__ = ["SocketIOCodec", "arguments"]
 
@@ -57,6 +60,8 @@ class SocketIOCodec:
                 f"Message too large ({packet.size} bytes; the limit is {self.max_size}).",
                 packet.ack,
             )
+        if packet.kind in (ACK, BINARY_ACK):  # a reply no call waits for any more
+            raise ProtocolError(ErrorCode.INVALID_MESSAGE, "An answer to no pending call.")
         decoded: dict[str, Any] = {"event": packet.data[0], "args": packet.data[1:]}
         if packet.ack is not None:
             decoded["ack"] = packet.ack
@@ -109,3 +114,16 @@ class SocketIOCodec:
                 [event, frame], separators=(",", ":"), ensure_ascii=False
             )
         return EVENT + self.prefix + args
+
+    def call(self, event: str, payload: Any, call: int) -> str:
+        return encode(EVENT, self.namespace, [event, *arguments(payload)], call)
+
+    def reply(self, message: dict[str, Any]) -> Reply | None:
+        """An ACK packet: one argument is the answer, several a tuple, none None."""
+        packet: SioPacket = message["packet"]
+        if packet.kind not in (ACK, BINARY_ACK):
+            return None
+        args = packet.data
+        data = None if not args else args[0] if len(args) == 1 else tuple(args)
+        assert packet.ack is not None  # checked by parse()
+        return packet.ack, data, None

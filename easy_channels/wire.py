@@ -8,10 +8,13 @@ A codec turns client frames into :class:`~easy_channels.protocol.Frame` objects 
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import protocol
 from .protocol import Frame
+
+if TYPE_CHECKING:
+    from .calls import Reply
 
 __all__ = ["Args", "JSONCodec", "WireCodec"]
 
@@ -68,6 +71,14 @@ class WireCodec(Protocol):
         """The text of a group frame (a layer message whose ``text`` is in the JSON protocol)."""
         ...
 
+    def call(self, event: str, payload: Any, call: int) -> str:
+        """The text of a server call (``await consumer.call(...)``) numbered ``call``."""
+        ...
+
+    def reply(self, message: dict[str, Any]) -> Reply | None:
+        """A client's answer to a server call, or None if ``message`` is something else."""
+        ...
+
 
 class JSONCodec:
     """easy_channels' own JSON protocol (docs/protocol.md), within the configured limits."""
@@ -115,3 +126,15 @@ class JSONCodec:
     def relay(self, message: dict[str, Any]) -> str:
         text: str = message["text"]
         return text
+
+    def call(self, event: str, payload: Any, call: int) -> str:
+        return protocol.encode_call(event, payload, call)
+
+    def reply(self, message: dict[str, Any]) -> Reply | None:
+        text = message.get("text")
+        if text is None or '"_reply"' not in text:  # a cheap look first: most frames aren't
+            return None
+        try:
+            return protocol.parse_reply(self.decode(message))
+        except protocol.ProtocolError:
+            return None

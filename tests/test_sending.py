@@ -579,7 +579,7 @@ BAD_CALLS = [
         id="object",
     ),
     pytest.param(lambda: group_call_event("news", "e", NAN), ValueError, "JSON", id="call-nan"),
-    pytest.param(lambda: group_call_event("news", "a b"), ValueError, "event", id="call-event"),
+    pytest.param(lambda: group_call_event("news", "a\tb"), ValueError, "event", id="call-event"),
     pytest.param(lambda: send_to("", "e"), ValueError, "channel name", id="channel"),
     pytest.param(lambda: send_to(None, "e"), ValueError, "channel name", id="no-channel"),
     pytest.param(lambda: close_group("news", 1001), ValueError, "close code", id="code"),

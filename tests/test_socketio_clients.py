@@ -89,6 +89,43 @@ async def test_events_acks_and_errors(server, transports):
         await client.disconnect()
 
 
+async def test_the_server_calls_the_client(server):
+    client, rec = await _client(server.url, ["websocket"])
+
+    @client.on("question", namespace="/room")
+    async def question(data):
+        return {"doubled": data * 2}
+
+    try:
+        assert await client.call("ask", 21, namespace="/room", timeout=5) == {"doubled": 42}
+    finally:
+        await client.disconnect()
+
+
+async def test_presence_reaches_socketio_clients(server):
+    a, rec_a = await _client(server.url, ["websocket"])
+    b, rec_b = await _client(server.url)
+    for rec in (rec_a, rec_b):
+        rec.listen("presence_state", "presence_diff")
+    try:
+        await a.emit("track", {"room": "p1", "name": "ana"}, namespace="/room")
+        (state,) = await rec_a.next("presence_state")
+        assert state["group"] == "p1" and list(state["members"]) == ["ana"]
+        await b.emit("track", {"room": "p1", "name": "bob"}, namespace="/room")
+        (state,) = await rec_b.next("presence_state")
+        assert sorted(state["members"]) == ["ana", "bob"]
+        (diff,) = await rec_a.next("presence_diff")
+        assert list(diff["joins"]) == ["bob"] and diff["leaves"] == {}
+        await b.emit("untrack", {"room": "p1"}, namespace="/room")
+        (empty,) = await rec_b.next("presence_state")
+        assert empty["members"] == {}
+        (diff,) = await rec_a.next("presence_diff")
+        assert list(diff["leaves"]) == ["bob"]
+    finally:
+        await a.disconnect()
+        await b.disconnect()
+
+
 async def test_rooms_exclude_self_send_to_and_group_call_event(server):
     a, rec_a = await _client(server.url, ["websocket"])
     b, rec_b = await _client(server.url)  # polling, then WebSocket
@@ -118,9 +155,7 @@ async def test_a_group_of_both_protocols(server):
     client, rec = await _client(server.url, ["websocket"])
     try:
         await client.call("join", "mixed", namespace="/room", timeout=5)
-        async with connect(
-            f"{server.ws}/ws/room/", origin="http://127.0.0.1"
-        ) as ws:
+        async with connect(f"{server.ws}/ws/room/", origin="http://127.0.0.1") as ws:
             await ws.send(json.dumps({"event": "join", "ack": 1, "room": "mixed"}))
             joined = None
             while joined is None:

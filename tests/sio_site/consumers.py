@@ -76,5 +76,14 @@ class Room(JSONWebSocket):
     async def on_poked(self, payload):
         await self.emit("poked", payload)
 
+    async def on_ask(self, payload):
+        return await self.call("question", payload, timeout=2)
+
+    async def on_track(self, payload):
+        await self.presence_add(payload["room"], {"name": payload["name"]}, key=payload["name"])
+
+    async def on_untrack(self, payload):
+        await self.presence_discard(payload["room"])
+
     async def on_leave(self):
         await self.close()

@@ -155,7 +155,15 @@ export type LifecycleEventName = keyof LifecycleEvents;
 /** Payload of an emit or request: a plain object without the keys `event` and `ack`. */
 export type Payload = Record<string, unknown>;
 
-export type Listener<T> = (this: EasyChannelsSocket, payload: T) => unknown;
+/**
+ * A listener of {@link EasyChannelsSocket.on}. What it returns, a value or a promise of one, is
+ * the answer to a server call when it is the call event's first listener, and is ignored
+ * otherwise. `R` types that answer (any value by default).
+ */
+export type Listener<T, R = unknown> = (
+  this: EasyChannelsSocket,
+  payload: T,
+) => R | PromiseLike<R>;
 
 /** Options of one {@link EasyChannelsSocket.request}. */
 export interface RequestOptions {
@@ -255,12 +263,25 @@ export declare class EasyChannelsSocket {
    * key: `{"event": "message", "text": "hi"}` calls `listener({text: "hi"})`. A listener that
    * throws (or returns a rejected promise) is reported with console.error; the others still
    * run.
+   *
+   * Server calls: a frame with an integer `call` id (the consumer's `await self.call(event,
+   * payload)`), `{"event": "ask", "call": 7, "x": 2}`, runs the listeners of `ask` the same
+   * way, with the payload without `call` (`{x: 2}`), and the FIRST listener answers it: its
+   * return value, awaited if it is a promise, is sent back as
+   * `{"event": "_reply", "call": 7, "data": value}` (`undefined` as `null`; it must be
+   * JSON-encodable). If that listener throws or rejects, the answer is
+   * `{"event": "_reply", "call": 7, "error": {"code": "client_error", "message": ...}}`, the
+   * message being the error's `message` (or the thrown value as a string), and the error is
+   * reported as above; without a listener it is the error `"unknown_event"`. The others'
+   * return values are ignored. The answer goes only to the connection the call came on, if it
+   * is still open: after a reconnection the call is void and nothing is sent. `R` types the
+   * answer: `on<{x: number}, number>("ask", ({x}) => x * 2)`.
    */
   on<E extends LifecycleEventName>(event: E, listener: Listener<LifecycleEvents[E]>): this;
-  on<T = any>(event: string, listener: Listener<T>): this;
-  /** Like {@link on}, for the next `event` only. */
+  on<T = any, R = unknown>(event: string, listener: Listener<T, R>): this;
+  /** Like {@link on}, for the next `event` only (a server call also counts as one). */
   once<E extends LifecycleEventName>(event: E, listener: Listener<LifecycleEvents[E]>): this;
-  once<T = any>(event: string, listener: Listener<T>): this;
+  once<T = any, R = unknown>(event: string, listener: Listener<T, R>): this;
   /**
    * Remove `listener` (also one added with `once`); without `listener`, every listener of
    * `event`; without arguments, every listener.

@@ -192,6 +192,16 @@
     console.error(`EasyChannels: a '${event}' listener${where} threw:`, err);
   }
 
+  /** The `error` of a server call's _reply when its listener threw `err` (or rejected). */
+  function clientError(err) {
+    return { code: "client_error", message: String((err && err.message) || err) };
+  }
+
+  /** The `error` of a server call's _reply when no listener is there to answer it. */
+  function noHandler(event) {
+    return { code: "unknown_event", message: `No handler for ${event}.` };
+  }
+
   // -- presence -------------------------------------------------------------------------------
 
   const PRESENCE_EVENTS = ["join", "leave", "sync"];
@@ -458,11 +468,25 @@
       return this;
     }
 
-    /** Call the listeners of `event`; false when there were none. Never throws. */
-    _fire(event, arg) {
+    /**
+     * Call the listeners of `event`; false when there were none. Never throws. With `answer`
+     * (a server call), the first listener's result, awaited, goes to `answer(null, data)`; what
+     * it throws or rejects with is reported, then goes to `answer(err)`.
+     */
+    _fire(event, arg, answer) {
       const list = this._listeners.get(event);
       if (!list || list.length === 0) return false;
-      for (const listener of list) {
+      if (answer) {
+        // The executor calls the listener at once: a throw rejects, a thenable is awaited.
+        new Promise((resolve) => resolve(list[0].call(this, arg))).then(
+          (data) => answer(null, data),
+          (err) => {
+            reportListenerError(event, err);
+            answer(err);
+          },
+        );
+      }
+      for (const listener of answer ? list.slice(1) : list) {
         try {
           const result = listener.call(this, arg);
           if (result && typeof result.then === "function") {
@@ -864,11 +888,14 @@
         this._fire("connect_error", { code: frame.code, message: frame.message });
         return;
       }
+      // A server call: delivered as any event, then answered with a _reply frame.
+      const call = Number.isInteger(frame.call) ? frame.call : undefined;
       if (LIFECYCLE_EVENTS.includes(event)) {
         console.warn(
           `EasyChannels: the server sent an event named '${event}', a name the client ` +
             "keeps for its own lifecycle event; it was not delivered. Rename it server-side.",
         );
+        if (call !== undefined) this._reply(this._ws, event, call, noHandler(event));
         return;
       }
       if (event === "presence_state" || event === "presence_diff") {
@@ -881,7 +908,36 @@
       const payload = { ...frame };
       delete payload.event;
       delete payload._pos;
-      this._fire(event, payload);
+      if (call === undefined) {
+        this._fire(event, payload);
+        return;
+      }
+      delete payload.call;
+      const ws = this._ws;
+      const answered = this._fire(event, payload, (err, data) => {
+        this._reply(ws, event, call, err ? clientError(err) : null, data);
+      });
+      if (!answered) this._reply(ws, event, call, noHandler(event));
+    }
+
+    /**
+     * Answer server call `call` of `event`: `error` if given, else `data` (undefined as null).
+     * Only on `ws`, the connection the call came on, and only while it is open: a call of an
+     * earlier connection is void, so its answer is never buffered.
+     */
+    _reply(ws, event, call, error, data) {
+      if (ws !== this._ws || ws.readyState !== OPEN) return;
+      let text;
+      if (!error) {
+        try {
+          text = JSON.stringify({ event: "_reply", call, data: data === undefined ? null : data });
+        } catch (err) {
+          // A result JSON can't encode (a cycle, a BigInt) is the listener's failure.
+          reportListenerError(event, err);
+          error = clientError(err);
+        }
+      }
+      ws.send(text || JSON.stringify({ event: "_reply", call, error }));
     }
 
     _serverError(frame) {
