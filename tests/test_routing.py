@@ -192,9 +192,9 @@ def test_register_arguments_are_checked():
         fresh.register(A, "a/", regex="^a/$")
     with pytest.raises(ImproperlyConfigured, match="only register JSONWebSocket subclasses"):
         fresh.register(object, "a/")
-    with pytest.raises(ImproperlyConfigured, match="starts with '/'.*namespace='/chat'"):
+    with pytest.raises(ImproperlyConfigured, match=r"starts with '/'.*namespace='/chat'"):
         fresh.register(A, "/a/")
-    with pytest.raises(ImproperlyConfigured, match="a Socket.IO namespace is '/'"):
+    with pytest.raises(ImproperlyConfigured, match=r"a Socket\.IO namespace is '/'"):
         fresh.register(A, namespace="chat")
 
 

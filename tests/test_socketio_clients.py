@@ -44,8 +44,8 @@ class Recorder:
 
             self.client.on(name, handler, namespace=self.namespace)
 
-    async def next(self, name: str, timeout: float = 5) -> tuple:
-        return await asyncio.wait_for(self.events[name].get(), timeout)
+    async def next(self, name: str, within: float = 5) -> tuple:
+        return await asyncio.wait_for(self.events[name].get(), within)
 
 
 async def _client(url: str, transports=None, auth=None, namespaces=("/room",)):
@@ -90,7 +90,7 @@ async def test_events_acks_and_errors(server, transports):
 
 
 async def test_the_server_calls_the_client(server):
-    client, rec = await _client(server.url, ["websocket"])
+    client, _ = await _client(server.url, ["websocket"])
 
     @client.on("question", namespace="/room")
     async def question(data):
@@ -138,7 +138,7 @@ async def test_rooms_exclude_self_send_to_and_group_call_event(server):
         await a.emit("say", {"room": "r1", "text": "only b", "exclude_self": True}, "/room")
         assert await rec_b.next("said") == ({"text": "only b"},)
         with pytest.raises(asyncio.TimeoutError):
-            await rec_a.next("said", timeout=0.3)
+            await rec_a.next("said", within=0.3)
         channel = await b.call("whoami", namespace="/room", timeout=5)
         await a.emit("whisper", {"to": channel, "text": "psst"}, namespace="/room")
         assert await rec_b.next("whispered") == ({"text": "psst"},)
@@ -213,7 +213,7 @@ async def test_several_namespaces_share_one_connection(server):
 
 
 async def test_server_close_is_a_namespace_disconnect(server):
-    client, rec = await _client(server.url, ["websocket"])
+    client, _ = await _client(server.url, ["websocket"])
     gone = asyncio.Event()
     client.on("disconnect", lambda *args: gone.set(), namespace="/room")
     await client.emit("leave", namespace="/room")
