@@ -52,13 +52,21 @@ class EngineSettings:
     ping_interval: float
     ping_timeout: float
     max_payload: int
+    #: Seconds a channel layer call may take (LAYER_TIMEOUT), for relayed polls.
+    relay_limit: float = 3.0
 
     @classmethod
     def from_config(cls) -> EngineSettings:
         from .conf import get_config
 
-        sio = get_config().socketio
-        return cls(float(sio["PING_INTERVAL"]), float(sio["PING_TIMEOUT"]), int(sio["MAX_PAYLOAD"]))
+        config = get_config()
+        sio = config.socketio
+        return cls(
+            float(sio["PING_INTERVAL"]),
+            float(sio["PING_TIMEOUT"]),
+            int(sio["MAX_PAYLOAD"]),
+            float(config.layer_timeout),
+        )
 
     def open_packet(self, sid: str, upgrades: list[str]) -> str:
         """The handshake, with the timings in milliseconds (sub-second values kept exact)."""
@@ -93,9 +101,11 @@ class Upgraded(Exception):
 
 
 #: Seconds a GET that comes during an upgrade waits before it is answered (the reference
-#: server checks every 100 ms): a NOOP if the upgrade still runs, and if the client sent
-#: UPGRADE meanwhile, it has left polling: the GET is refused as any later one is.
-UPGRADE_SETTLE = 0.1
+#: server checks every 100 ms; a busy server needs longer): a NOOP if the upgrade still runs,
+#: and if the client sent UPGRADE meanwhile, it has left polling: the GET is refused as any
+#: later one is. (Official clients send no GET while they upgrade: their pending one gets a
+#: NOOP at once when the probe comes.)
+UPGRADE_SETTLE = 0.25
 #: Seconds a probing WebSocket may take to send UPGRADE (the reference server's default).
 UPGRADE_TIMEOUT = 10.0
 
@@ -108,9 +118,17 @@ class EngineSocket:
     """One Engine.IO session (see the module docstring)."""
 
     def __init__(
-        self, app: EngineApp, settings: EngineSettings, transport: str, scope: dict[str, Any]
+        self,
+        app: EngineApp,
+        settings: EngineSettings,
+        transport: str,
+        scope: dict[str, Any],
+        owner: str | None = None,
     ):
-        self.sid = secrets.token_urlsafe(15)
+        #: ``owner``: this process's signed relay channel, when polls may reach other
+        #: processes (see engineio_relay).
+        token = secrets.token_urlsafe(15)
+        self.sid = token if owner is None else f"{token}.{owner}"
         self.app = app
         self.settings = settings
         self.transport = transport
@@ -205,13 +223,19 @@ class EngineSocket:
             return await poll
         except asyncio.CancelledError:
             if poll.done() and not poll.cancelled():  # taken as the GET went: keep them
-                self._queue[:0] = poll.result()
+                self.requeue(poll.result())
             raise
         finally:
             if self._poll is poll:
                 self._poll = None
             if not poll.done():  # the client went away: the queue is kept for the next poll
                 poll.cancel()
+
+    def requeue(self, packets: list[Packet]) -> None:
+        """Packets a poll took but couldn't deliver (its client left): first in the next one."""
+        if not self.closed and self.transport == "polling":
+            self._queue[:0] = packets
+            self._flush_poll()
 
     async def receive_packets(self, packets: list[Packet]) -> None:
         """Packets a POST (or a WebSocket frame) brought, in order."""
@@ -261,7 +285,11 @@ class EngineSocket:
         timeout = self.settings.ping_timeout
         self._pong_deadline = max(self._ping_due + timeout, self._loop.time() + timeout / 2)
         self._timeout_handle = self._loop.call_at(self._pong_deadline, self._timed_out)
-        self._spawn(self.send_packets([PING]))
+        if self.transport == "polling" and not self.upgrading:
+            self._queue.append(PING)  # no task: the waiting poll gets it now
+            self._flush_poll()
+        else:
+            self._spawn(self.send_packets([PING]))
 
     @property
     def expired(self) -> bool:

@@ -28,6 +28,7 @@ from .engineio import (
     sockets,
 )
 from .engineio_packets import InvalidPacket, Packet, decode_payload, encode_payload
+from .engineio_relay import Relay
 
 __all__ = ["serve_polling", "serve_websocket"]
 
@@ -58,9 +59,11 @@ def _query_problem(query: dict[str, str], transport: str) -> tuple[int, str] | N
     return None
 
 
-async def _respond(
-    send: Send, status: int, body: bytes, content_type: bytes = b"text/plain; charset=UTF-8"
-) -> None:
+_TEXT = b"text/plain; charset=UTF-8"
+_JSON = b"application/json"
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes = _TEXT) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -76,8 +79,8 @@ async def _respond(
 
 
 async def _error(send: Send, problem: tuple[int, str], status: int = 400) -> None:
-    body = json.dumps({"code": problem[0], "message": problem[1]}).encode()
-    await _respond(send, status, body, b"application/json")
+    _, body, content_type = _error_body(problem)
+    await _respond(send, status, body, content_type)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
@@ -98,9 +101,17 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
 
 
 async def serve_polling(
-    app: EngineApp, settings: EngineSettings, scope: dict[str, Any], receive: Receive, send: Send
+    app: EngineApp,
+    settings: EngineSettings,
+    scope: dict[str, Any],
+    receive: Receive,
+    send: Send,
+    relay: Relay | None = None,
 ) -> None:
-    """One long-polling request: the handshake (GET, no sid), a poll (GET) or a push (POST)."""
+    """
+    One long-polling request: the handshake (GET, no sid), a poll (GET) or a push (POST).
+    With a ``relay``, a request for a session another process holds is passed to it.
+    """
     query = _query(scope)
     problem = _query_problem(query, "polling")
     if problem is not None:
@@ -111,36 +122,104 @@ async def serve_polling(
         if method != "GET":
             await _error(send, _BAD_METHOD)
             return
-        opened = EngineSocket(app, settings, "polling", scope)
+        owner = await relay.open(settings.relay_limit) if relay is not None else None
+        opened = EngineSocket(app, settings, "polling", scope, owner)
         await opened.start()
         await _respond(send, 200, opened.open_packet().encode())
         return
-    socket = sockets.get(sid)
-    if socket is not None and socket.expired:  # its timer is late: the session is over
-        await socket.close("ping timeout")
-        socket = None
-    if socket is None:
-        await _error(send, _UNKNOWN_SID)
+    owner = relay.owner_of(sid) if relay is not None and sid not in sockets else None
+    if relay is not None and owner is not None and owner != relay.channel:  # another process
+        await _relayed(relay, owner, sid, str(method), settings, receive, send)
         return
-    if socket.transport != "polling" or method not in ("GET", "POST"):
-        await _error(send, _BAD_REQUEST)
-        return
-    if method == "GET":
+    socket = _session(sid)
+    if socket is not None and method == "GET" and socket.transport == "polling":
         await _poll(socket, receive, send)
         return
     body = await _read_body(receive, settings.max_payload)
-    if body is None:
+    if body is None and method == "POST" and socket is not None:
         await socket.close("payload too large")
         await _error(send, _BAD_REQUEST, 413)
         return
+    status, content, content_type, _ = await answer_locally(sid, str(method), body or b"")
+    await _respond(send, status, content, content_type)
+
+
+def _session(sid: str) -> EngineSocket | None:
+    """The open session ``sid`` of this process (one whose pong is overdue is closed)."""
+    socket = sockets.get(sid)
+    if socket is not None and socket.expired:  # its timer is late: the session is over
+        socket.close_soon("ping timeout")
+        return None
+    return socket
+
+
+async def answer_locally(
+    sid: str, method: str, body: bytes
+) -> tuple[int, bytes, bytes, list[Packet]]:
+    """
+    A poll or push for a session of this process, answered without watching its client (a
+    relayed request: the asking process does): status, body, content type, and for a poll the
+    packets it took (sent back if the client has gone).
+    """
+    socket = _session(sid)
+    if socket is None:
+        return (*_error_body(_UNKNOWN_SID), [])
+    if socket.transport != "polling" or method not in ("GET", "POST"):
+        return (*_error_body(_BAD_REQUEST), [])
+    if method == "GET":
+        try:
+            packets = await socket.poll()
+        except (DuplicatePoll, Upgraded):
+            return (*_error_body(_BAD_REQUEST), [])
+        return 200, encode_payload(packets), _TEXT, packets
+    if len(body) > socket.settings.max_payload:
+        await socket.close("payload too large")
+        return 413, *_error_body(_BAD_REQUEST)[1:], []
     try:
         await socket.receive_packets(decode_payload(body))
     except InvalidPacket as exc:
         await socket.close("parse error")
         logger.info("easy_channels: Engine.IO session %s closed: %s", sid, exc)
-        await _error(send, _BAD_REQUEST)
+        return (*_error_body(_BAD_REQUEST), [])
+    return 200, b"ok", b"text/html", []
+
+
+async def _relayed(
+    relay: Relay,
+    owner: str,
+    sid: str,
+    method: str,
+    settings: EngineSettings,
+    receive: Receive,
+    send: Send,
+) -> None:
+    """A request for another process's session: passed there, answered with what it says."""
+    body = await _read_body(receive, settings.max_payload)
+    if body is None:
+        if method == "POST":
+            await _error(send, _BAD_REQUEST, 413)
         return
-    await _respond(send, 200, b"ok", b"text/html")
+    request = {"op": "http", "sid": sid, "method": method, "body": body}
+    wait = settings.ping_interval + settings.ping_timeout + settings.relay_limit
+    asking = asyncio.ensure_future(relay.ask(owner, request, wait, settings.relay_limit))
+    gone = asyncio.ensure_future(receive())
+    try:
+        await asyncio.wait({asking, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not asking.done():
+            asking.cancel()  # the client left: the owner's answer goes back to the session
+    if asking.cancelled():
+        return
+    answer = asking.result()
+    if answer is None:
+        await _error(send, _UNKNOWN_SID)
+        return
+    await _respond(send, *answer)
+
+
+def _error_body(problem: tuple[int, str]) -> tuple[int, bytes, bytes]:
+    return 400, json.dumps({"code": problem[0], "message": problem[1]}).encode(), _JSON
 
 
 async def _poll(socket: EngineSocket, receive: Receive, send: Send) -> None:
@@ -181,8 +260,11 @@ async def serve_websocket(
     sid = query.get("sid")
     if sid is not None:
         socket = sockets.get(sid)
+        # Claimed before the accept: a GET the client sends once it sees the socket open
+        # must find the upgrade running.
+        claimed = socket is not None and await socket.claim_upgrade()
         await send({"type": "websocket.accept"})
-        if socket is None or not await socket.claim_upgrade():
+        if socket is None or not claimed:
             # Accepted, then closed, as the reference server does: a client sees a clean close.
             await send({"type": "websocket.close", "code": 1000})
             return

@@ -195,7 +195,23 @@ async def serve_socketio(scope: dict[str, Any], receive: Receive, send: Send) ->
     if scope["type"] == "websocket":
         await serve_websocket(server, settings, scope, receive, send)
     else:
-        await serve_polling(server, settings, scope, receive, send)
+        await serve_polling(server, settings, scope, receive, send, _relay())
+
+
+def _relay() -> Any:
+    """The relay of the default channel layer (None without one): polls need no sticky
+    sessions."""
+    from django.conf import settings
+
+    if not getattr(settings, "CHANNEL_LAYERS", None):
+        return None
+    from channels.layers import get_channel_layer
+
+    from .conf import get_config
+    from .engineio_relay import relay_for
+
+    layer = get_channel_layer(get_config().channel_layer)
+    return relay_for(layer) if layer is not None else None
 
 
 def http_router(application: Any) -> Any:

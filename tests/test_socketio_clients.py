@@ -241,3 +241,54 @@ async def test_rooms_across_two_processes_on_redis():
         finally:
             await a.disconnect()
             await b.disconnect()
+
+
+@pytest.mark.redis
+async def test_long_polling_needs_no_sticky_sessions():
+    """Each request of one session lands on either of two processes: all are answered."""
+    import aiohttp
+
+    require_redis()
+    prefix = f"ec-sio-{uuid.uuid4().hex[:8]}"
+    env = {"SIO_REDIS_PREFIX": prefix, "SIO_PING": "25,20"}
+    with (
+        serve(APP, settings=SETTINGS, env=env) as one,
+        serve(APP, kind="daphne", settings=SETTINGS, env=env) as two,
+    ):
+        path = "/socket.io/?EIO=4&transport=polling"
+        async with aiohttp.ClientSession() as http:
+
+            async def get(server, sid, within=5.0):
+                async with http.get(
+                    f"{server.url}{path}&sid={sid}", timeout=aiohttp.ClientTimeout(within)
+                ) as response:
+                    return response.status, await response.text()
+
+            async def post(server, sid, body):
+                async with http.post(f"{server.url}{path}&sid={sid}", data=body) as response:
+                    return response.status, await response.text()
+
+            async with http.get(f"{one.url}{path}") as response:
+                sid = json.loads((await response.text())[1:])["sid"]
+            assert await post(two, sid, "40/room,") == (200, "ok")
+            status, body = await get(two, sid)
+            assert status == 200
+            packets = body.split("\x1e")
+            assert packets[0].startswith('40/room,{"sid":')
+            if len(packets) == 1:  # the welcome event came after the reply
+                packets += (await get(one, sid))[1].split("\x1e")
+            assert packets[1] == '42/room,["welcome",{"auth":{}}]'
+            # A poll waiting on one process gets what a push to the other one caused.
+            waiting = asyncio.ensure_future(get(two, sid))
+            await asyncio.sleep(0.2)
+            assert await post(one, sid, '42/room,1["join","x"]') == (200, "ok")
+            assert await waiting == (200, '43/room,1[["x"]]')
+            # A relayed poll whose client gives up: its packets are not lost.
+            with pytest.raises(asyncio.TimeoutError):
+                await get(two, sid, within=0.2)
+            assert await post(two, sid, '42/room,2["two"]') == (200, "ok")
+            status, body = await get(one, sid)
+            assert (status, body) == (200, '43/room,2["a",2]')
+            # A forged sid is refused, not relayed.
+            forged = sid.split(".", 1)[0] + ".specific.x!y:forged"
+            assert (await get(two, forged))[0] == 400

@@ -47,3 +47,7 @@ if os.environ.get("SIO_REDIS_PREFIX"):  # tests across two server processes
             },
         }
     }
+
+if os.environ.get("SIO_PING"):  # "interval,timeout" in seconds, for tests that poll by hand
+    interval, timeout = (float(v) for v in os.environ["SIO_PING"].split(","))
+    EASY_CHANNELS["SOCKETIO"].update({"PING_INTERVAL": interval, "PING_TIMEOUT": timeout})
