@@ -22,6 +22,8 @@ from .suite import Config, Result
 #: (numerator, denominator) pairs of the ratio tables.
 RATIO_PAIRS = [
     ("ec-uvicorn", "socketio"),
+    # The same protocol on both sides: easy_channels serving Socket.IO, against python-socketio.
+    ("ec-sio", "socketio"),
     ("ec-uvicorn", "channels"),
     ("ec-daphne", "socketio"),
     ("ec-daphne", "channels"),
@@ -37,6 +39,7 @@ RATIO_PAIRS = [
 ]
 SHORT = {
     "ec-uvicorn": "ec/uvicorn",
+    "ec-sio": "ec/Socket.IO",
     "ec-recovery": "ec+recovery",
     "ec-presence": "ec+presence",
     "ec-daphne": "ec/daphne",
@@ -406,7 +409,7 @@ class Summary:
 
     def _targets(self) -> Table:
         c = self.config
-        t = Table("Targets (issues 6, 14 and 15), from this run", ["target", "measured", "met"])
+        t = Table("Targets (issues 6, 14, 15 and 16), from this run", ["target", "measured", "met"])
 
         def verdict(value: float | None, threshold: float) -> str:
             if value is None:
@@ -423,6 +426,26 @@ class Summary:
                             "deliveries/s ≥ 1.2x python-socketio",
                             DASH if value is None else f"{value:.2f}x",
                             verdict(value, 1.2),
+                        )
+        if "ec-sio" in self.servers and "socketio" in self.servers:
+            for n in c.echo_clients:
+                if self._measured("echo", n, "memory", "ec-sio", "socketio"):
+                    value, _ = self.ratio("echo", n, "memory", "ec-sio", "socketio")
+                    t.add(
+                        f"echo, {n} client(s), Socket.IO on both sides: easy_channels msgs/s "
+                        "≥ 1.2x python-socketio",
+                        DASH if value is None else f"{value:.2f}x",
+                        verdict(value, 1.2),
+                    )
+            for layer in ("memory", "redis"):
+                for size in c.fanout_sizes:
+                    if size >= 100 and self._measured("fanout", size, layer, "ec-sio", "socketio"):
+                        value, _ = self.ratio("fanout", size, layer, "ec-sio", "socketio")
+                        t.add(
+                            f"fan-out {size} members, {LAYER_LABEL[layer]}, Socket.IO on both "
+                            "sides: easy_channels deliveries/s ≥ 1.5x python-socketio",
+                            DASH if value is None else f"{value:.2f}x",
+                            verdict(value, 1.5),
                         )
         if "ec-recovery" in self.servers and "ec-uvicorn" in self.servers:
             for size in (100, 500):
@@ -518,6 +541,7 @@ class Summary:
 COLORS = {
     "ec-uvicorn": "#d62728",
     "ec-daphne": "#ff7f0e",
+    "ec-sio": "#9467bd",
     "channels": "#1f77b4",
     "socketio": "#2ca02c",
     "websockets": "#7f7f7f",

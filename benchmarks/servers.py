@@ -85,6 +85,15 @@ SPECS: dict[str, Spec] = {
             settle_per_member=0.004,
         ),
         Spec(
+            "ec-sio",
+            "easy_channels (Socket.IO)/uvicorn",
+            tuple(_UVICORN),
+            "benchmarks.apps.easy_asgi:application",
+            "/socket.io/?EIO=4&transport=websocket",
+            "sio",
+            ("memory", "redis"),  # the rows python-socketio is measured in
+        ),
+        Spec(
             "ec-daphne",
             "easy_channels/daphne",
             tuple(_DAPHNE),

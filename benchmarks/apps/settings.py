@@ -29,7 +29,11 @@ DATABASES: dict = {}
 ROOT_URLCONF = None
 EASY_CHANNELS = {
     "URL_PREFIX": "ws/",
-    "SOCKETS": {"bench/": "benchmarks.apps.easy_consumers.Bench"},
+    # The same consumer on Socket.IO's main namespace: the ec-sio server (/socket.io/).
+    "SOCKETS": {
+        "bench/": "benchmarks.apps.easy_consumers.Bench",
+        "/": "benchmarks.apps.easy_consumers.Bench",
+    },
 }
 if os.environ.get("BENCH_RECOVERY"):  # the ec-recovery server: the same consumer, recovering
     EASY_CHANNELS["SOCKETS"]["bench-recovery/"] = "benchmarks.apps.easy_consumers.RecoveringBench"
