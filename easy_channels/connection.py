@@ -170,15 +170,22 @@ class Connection:
 
     async def accept(self, subprotocol: str | None = None) -> None:
         """Accept the handshake and write the frames sent before it, in order."""
-        if self.state is not State.CONNECTING:
+        if self.state is not State.CONNECTING or self.accepted:
             return
-        self.state = State.OPEN
         self.accepted = True
         await self._raw_send({"type": "websocket.accept", "subprotocol": subprotocol})
+        # Still CONNECTING while the early frames go out: a frame sent meanwhile (the accept
+        # can wait, as a Socket.IO CONNECT reply does) queues behind them, not ahead.
         early, self._early = [*self.prelude, *self._early], []
         self.prelude = []
-        for text in early:
-            await self._raw_send({"type": "websocket.send", "text": text})
+        while early and self.state is State.CONNECTING:
+            for text in early:
+                if self.state is not State.CONNECTING:
+                    break
+                await self._raw_send({"type": "websocket.send", "text": text})
+            early, self._early = self._early, []
+        if self.state is State.CONNECTING:
+            self.state = State.OPEN
 
     async def close(self, code: int | None = CloseCode.NORMAL, reason: str | None = None) -> None:
         """Close the socket (before accept: refuse the handshake; ``code=None``: a bare 403)."""

@@ -35,6 +35,7 @@ __all__ = [
     "RESERVED_EVENTS",
     "ErrorCode",
     "Frame",
+    "FrameEncoder",
     "ProtocolError",
     "encode_event",
     "encode_frame",
@@ -317,13 +318,13 @@ def frame_from_message(message: Any) -> Frame:
 # -- encoding --------------------------------------------------------------------------------
 
 
-class _Encoder(DjangoJSONEncoder):
+class FrameEncoder(DjangoJSONEncoder):
     """DjangoJSONEncoder (datetimes, Decimal, UUID, lazy strings) with strict floats."""
 
 
 def encode_frame(frame: dict[str, Any]) -> str:
     """Encode a server frame as strict JSON (``NaN`` is an error: browsers can't parse it)."""
-    return json.dumps(frame, cls=_Encoder, allow_nan=False, separators=(",", ":"))
+    return json.dumps(frame, cls=FrameEncoder, allow_nan=False, separators=(",", ":"))
 
 
 def encode_event(event: str, payload: dict[str, Any] | None = None) -> str:

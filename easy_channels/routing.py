@@ -228,11 +228,37 @@ def http_router(application: Any) -> Any:
 
     async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope.get("type") == "http" and socketio_path_of(scope) is not None:
-            await serve_socketio(scope, receive, send)
+            await _serve_polling_request(scope, receive, send)
         else:
             await application(scope, receive, send)
 
     return app
+
+
+async def _serve_polling_request(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """
+    A long-polling request, checked as the docs' websocket stack checks a handshake: a
+    browser's ``Origin`` must be one of ALLOWED_HOSTS (a request without one, from a client
+    that is not a browser, passes), and the session-opening request goes through Channels'
+    ``AuthMiddlewareStack`` (when django.contrib.auth is installed), so the consumers of the
+    session see ``scope["user"]``. Later polls skip it: they only carry packets.
+    """
+    from django.apps import apps
+
+    from .security import allowed_http_origin
+
+    if not allowed_http_origin(scope):
+        await send({"type": "http.response.start", "status": 403, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    opening = b"sid=" not in scope.get("query_string", b"")
+    if opening and apps.is_installed("django.contrib.auth") and "user" not in scope:
+        from channels.auth import AuthMiddlewareStack
+
+        stack: Any = AuthMiddlewareStack(cast(Any, serve_socketio))  # typed for ASGI 2 apps
+        await stack(scope, receive, send)
+    else:
+        await serve_socketio(scope, receive, send)
 
 
 def __getattr__(name: str) -> Any:

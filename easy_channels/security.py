@@ -16,7 +16,7 @@ from urllib.parse import ParseResult
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
-__all__ = ["AllowedHostsOriginValidator", "LoggingOriginValidator"]
+__all__ = ["AllowedHostsOriginValidator", "LoggingOriginValidator", "allowed_http_origin"]
 
 logger = logging.getLogger("easy_channels")
 
@@ -81,3 +81,22 @@ def AllowedHostsOriginValidator(application: Any) -> LoggingOriginValidator:
     ``ChannelsLiveServerTestCase`` does, are refused) and refusals are logged.
     """
     return _AllowedHosts(application, [])
+
+
+_http_origins = _AllowedHosts(None, [])
+
+
+def allowed_http_origin(scope: dict[str, Any]) -> bool:
+    """
+    Whether an HTTP request (Socket.IO's long-polling) may go on: a browser's ``Origin`` must
+    be one of ALLOWED_HOSTS, as for a WebSocket handshake (refusals are logged the same way);
+    a request without an Origin header (not a browser, or a same-origin GET) passes.
+    """
+    from urllib.parse import urlparse
+
+    for name, value in scope.get("headers", ()):
+        if name == b"origin":
+            origin = value.decode("latin-1")
+            parsed = urlparse(origin.lower()) if origin != "null" else None
+            return bool(_http_origins.valid_origin(parsed))
+    return True

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .engineio_packets import InvalidPacket
+from .protocol import FrameEncoder
 
 __all__ = [
     "ACK",
@@ -42,7 +43,9 @@ MAX_ATTACHMENTS = 1000
 #: Digits an ack id may have (the reference clients count up from 0).
 _MAX_ACK_DIGITS = 15
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+#: The JSON protocol's encoder (datetimes, Decimal, UUID, lazy strings; no NaN, which a
+#: JavaScript client can't parse), without escaping non-ASCII text.
+_dumps = FrameEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 class BinaryText(str):

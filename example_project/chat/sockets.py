@@ -2,7 +2,9 @@
 The chat's socket. Every feature of easy_channels in one small consumer.
 
 A browser connects to ``/ws/chat/<room>/?nickname=ana`` (the route below, under
-``EASY_CHANNELS["URL_PREFIX"]``). Client events: ``say``, ``typing``, ``history``.
+``EASY_CHANNELS["URL_PREFIX"]``) with the easy_channels client, or to the Socket.IO namespace
+``/chat`` with socket.io-client: ``io("/chat", {auth: {room: "lobby", nickname: "ana"}})``. The
+same class serves both. Client events: ``say``, ``typing``, ``history``.
 Server-side events: ``introduce`` (members answering a newcomer) and ``announce`` (run in every
 member by the announce view through ``easy_channels.group_call_event``).
 """
@@ -18,6 +20,8 @@ from easy_channels import JSONWebSocket, Reject, register, server_only
 from .models import Message
 
 NICKNAME_RE = re.compile(r"[A-Za-z0-9_-]{1,20}")
+#: What the route's <slug:room> accepts; a Socket.IO client's room is checked against it.
+ROOM_RE = re.compile(r"[-a-zA-Z0-9_]+")
 RESERVED_NICKNAMES = {"admin", "server", "system"}
 HISTORY_SIZE = 50
 #: Every socket of every room joins this group, so announcements can reach everyone.
@@ -28,16 +32,32 @@ def room_group(room: str) -> str:
     return f"chat.room.{room}"
 
 
-@register("chat/<slug:room>/", name="chat")
+@register("chat/<slug:room>/", name="chat", namespace="/chat")
 class ChatConsumer(JSONWebSocket):
+    def room_and_nickname(self) -> tuple[str, str]:
+        """
+        Where the client named them: in the URL for the JSON protocol, in the CONNECT packet's
+        auth object (``self.auth``) for Socket.IO, whose scope is the Engine.IO handshake's.
+        """
+        if "url_route" in self.scope:
+            query = parse_qs(self.scope["query_string"].decode())
+            return self.scope["url_route"]["kwargs"]["room"], query.get("nickname", [""])[0]
+        room, nickname = self.auth.get("room"), self.auth.get("nickname")
+        return (
+            room if isinstance(room, str) else "",
+            nickname if isinstance(nickname, str) else "",
+        )
+
     async def on_connect(self):
-        self.room = self.scope["url_route"]["kwargs"]["room"]
-        query = parse_qs(self.scope["query_string"].decode())
-        self.nickname = query.get("nickname", [""])[0].strip()
+        self.room, nickname = self.room_and_nickname()
+        self.nickname = nickname.strip()
         if len(self.room) > 50:
             raise Reject(4400, "Room names are at most 50 characters.")
+        if not ROOM_RE.fullmatch(self.room):  # never true of a URL's: its route is a slug
+            raise Reject(4400, "Room names are letters, digits, '-' or '_'.")
         if not NICKNAME_RE.fullmatch(self.nickname):
-            # The page shows this reason: the browser receives it in a connect_error frame.
+            # The page shows this reason: the browser receives it in a connect_error frame
+            # (socket.io-client: as the connect_error event's err.message, the code in err.data).
             raise Reject(4422, "Nicknames are 1-20 letters, digits, '-' or '_'.")
         if self.nickname.lower() in RESERVED_NICKNAMES:
             raise Reject(4409, f"The nickname {self.nickname!r} is reserved.")

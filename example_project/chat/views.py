@@ -11,9 +11,13 @@ from .forms import AnnounceForm
 from .sockets import EVERYONE, room_group
 
 
-def chat(request):
-    """The chat page; everything else happens over the socket (static/chat/chat.js)."""
-    return render(request, "chat/chat.html")
+def chat(request, client="easy_channels"):
+    """
+    The chat page; everything else happens over the socket: static/chat/chat.js on the
+    easy_channels client, or (``client="socketio"``, at /socketio/) static/chat/chat-socketio.js
+    on socket.io-client. The same consumer serves both, in the same rooms.
+    """
+    return render(request, "chat/chat.html", {"client": client})
 
 
 @require_http_methods(["GET", "POST"])

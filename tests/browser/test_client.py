@@ -253,11 +253,11 @@ def test_emit_and_request_check_their_arguments(new_page, site):
         """() => {
             const s = EasyChannels.connect("/ws/lab/args/", {autoConnect: false});
             const calls = [
-                () => s.emit("1abc"), () => s.emit(""), () => s.emit("a-b"), () => s.emit(7),
+                () => s.emit("a\\nb"), () => s.emit(""), () => s.emit("a\\tb"), () => s.emit(7),
                 () => s.emit("x".repeat(101)), () => s.emit("ok", []), () => s.emit("ok", null),
                 () => s.emit("ok", "text"), () => s.emit("ok", new Date()),
                 () => s.emit("ok", {event: 1}), () => s.emit("ok", {ack: 1}),
-                () => s.request("1abc"), () => s.request("ok", {ack: 2}),
+                () => s.request("a\\u0000"), () => s.request("ok", {ack: 2}),
                 () => s.on("x", "not a function"),
             ];
             const names = calls.map((call) => {
@@ -266,6 +266,7 @@ def test_emit_and_request_check_their_arguments(new_page, site):
             });
             s.emit("x".repeat(100), {fine: true});  // the longest valid name
             s.emit("_x");
+            s.emit("new message");  // any printable name (the server binds it with @on)
             s.emit("ok", Object.create(null));
             return names;
         }"""

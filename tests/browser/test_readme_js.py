@@ -23,7 +23,7 @@ def site():
 
 def test_readme_has_the_client_examples():
     blocks = readme_blocks("javascript")
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     [include] = readme_blocks("html+django")
     template = ROOT / "example_project/chat/templates/chat/chat.html"
     assert include in template.read_text()  # the example project loads it exactly so
@@ -63,7 +63,7 @@ def test_request_example(site, new_page):
 
 
 def test_lifecycle_example(site, new_page):
-    chat, _, lifecycle, _ = readme_blocks("javascript")
+    chat, _, lifecycle, *_ = readme_blocks("javascript")
     page = new_page()
     logs = []
     page.on("console", lambda message: logs.append(message.text))

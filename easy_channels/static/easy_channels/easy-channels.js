@@ -40,7 +40,9 @@
     return;
   }
 
-  const EVENT_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/;
+  // 1-100 characters, none of them a control character (the server's rule; on_<name>
+  // handlers need identifier names, @on binds any other).
+  const EVENT_NAME = /^[^\u0000-\u001f\u007f]{1,100}$/;
   const PING_TEXT = '{"event":"_ping"}'; // byte for byte what the server recognises as a ping
   const OPEN = 1; // WebSocket.OPEN, without relying on the WebSocket global at load time
   // setTimeout treats a delay above 2^31 - 1 ms as 0: anything longer means "never" here.
@@ -108,7 +110,7 @@
     if (typeof event !== "string" || !EVENT_NAME.test(event)) {
       throw new TypeError(
         `EasyChannels: ${what}: invalid event name ${JSON.stringify(String(event))}; use 1-100 ` +
-          "ASCII letters, digits or underscores, not starting with a digit.",
+          "characters, none of them a control character.",
       );
     }
   }
@@ -470,8 +472,8 @@
 
     /**
      * Call the listeners of `event`; false when there were none. Never throws. With `answer`
-     * (a server call), the first listener's result, awaited, goes to `answer(null, data)`; what
-     * it throws or rejects with is reported, then goes to `answer(err)`.
+     * (a server call), the first listener's result, awaited, goes to `answer(true, data)`; what
+     * it throws or rejects with (undefined too) is reported, then goes to `answer(false, err)`.
      */
     _fire(event, arg, answer) {
       const list = this._listeners.get(event);
@@ -479,10 +481,10 @@
       if (answer) {
         // The executor calls the listener at once: a throw rejects, a thenable is awaited.
         new Promise((resolve) => resolve(list[0].call(this, arg))).then(
-          (data) => answer(null, data),
+          (data) => answer(true, data),
           (err) => {
             reportListenerError(event, err);
-            answer(err);
+            answer(false, err);
           },
         );
       }
@@ -914,8 +916,8 @@
       }
       delete payload.call;
       const ws = this._ws;
-      const answered = this._fire(event, payload, (err, data) => {
-        this._reply(ws, event, call, err ? clientError(err) : null, data);
+      const answered = this._fire(event, payload, (ok, result) => {
+        this._reply(ws, event, call, ok ? null : clientError(result), result);
       });
       if (!answered) this._reply(ws, event, call, noHandler(event));
     }

@@ -1,0 +1,90 @@
+"""
+The long-polling requests as http_router serves them, in this process (with the test
+database): the Origin check, and the session-opening request authenticated as a handshake is.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import HttpCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from easy_channels.routing import http_router
+
+PATH = "/socket.io/"
+
+
+async def _not_found(scope, receive, send):
+    await send({"type": "http.response.start", "status": 404, "headers": []})
+    await send({"type": "http.response.body", "body": b"django"})
+
+
+@pytest.fixture
+def sio_settings(settings):
+    settings.EASY_CHANNELS = {
+        "SOCKETS": {"/": "tests.sio_site.whoami.WhoAmI"},
+        "SOCKETIO": {"PING_INTERVAL": 5, "PING_TIMEOUT": 5},
+    }
+    settings.ALLOWED_HOSTS = ["testserver", "good.example"]
+    return settings
+
+
+async def _request(method, query, body=b"", headers=()):
+    app = http_router(_not_found)
+    comm = HttpCommunicator(app, method, f"{PATH}?{query}", body=body, headers=list(headers))
+    response = await comm.get_response(timeout=5)
+    return response["status"], response["body"].decode()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_handshake_is_authenticated_and_polls_carry_the_session(sio_settings):
+    user = await sync_to_async(get_user_model().objects.create_user)("ana", password="pw")
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    status, body = await _request("GET", "EIO=4&transport=polling", headers=[(b"cookie", cookie)])
+    assert status == 200
+    sid = json.loads(body[1:])["sid"]
+    query = f"EIO=4&transport=polling&sid={sid}"
+    assert await _request("POST", query, b"40") == (200, "ok")
+    status, body = await _request("GET", query)
+    packets = body.split("\x1e")
+    if len(packets) == 1:
+        packets += (await _request("GET", query))[1].split("\x1e")
+    assert packets[0].startswith('40{"sid":')
+    assert packets[1] == '42["you",{"user":"ana"}]'
+
+
+async def test_an_anonymous_handshake_has_an_anonymous_user(sio_settings, db):
+    status, body = await _request("GET", "EIO=4&transport=polling")
+    sid = json.loads(body[1:])["sid"]
+    query = f"EIO=4&transport=polling&sid={sid}"
+    await _request("POST", query, b"40")
+    body = (await _request("GET", query))[1]
+    if "\x1e" not in body:
+        body += "\x1e" + (await _request("GET", query))[1]
+    assert body.split("\x1e")[1] == '42["you",{"user":null}]'
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [(None, 200), (b"http://good.example", 200), (b"http://evil.example", 403), (b"null", 403)],
+)
+async def test_a_browser_origin_must_be_allowed(sio_settings, origin, status, db):
+    headers = [(b"origin", origin)] if origin is not None else []
+    assert (await _request("GET", "EIO=4&transport=polling", headers=headers))[0] == status
+
+
+async def test_other_requests_go_to_django(sio_settings):
+    comm = HttpCommunicator(http_router(_not_found), "GET", "/elsewhere/")
+    assert (await comm.get_response())["body"] == b"django"
+
+
+async def test_without_a_namespace_nothing_is_served_there(settings):
+    settings.EASY_CHANNELS = {}
+    comm = HttpCommunicator(http_router(_not_found), "GET", f"{PATH}?EIO=4&transport=polling")
+    assert (await comm.get_response())["body"] == b"django"
