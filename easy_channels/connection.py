@@ -130,15 +130,7 @@ class Connection:
                 message = await receive()
                 kind = message["type"]
                 if kind == "websocket.receive":
-                    counters.message_in()
-                    if not self.writable:
-                        continue
-                    reply = self.codec.heartbeat_reply(message)
-                    if reply is not None:
-                        # Answered here, not queued: a socket busy in a slow handler is alive.
-                        await self.send_text(reply)
-                    else:
-                        await host.frame_received(message)
+                    await self.receive_frame(message, host)
                 elif kind == "websocket.connect":
                     host.connect_requested()
                 elif kind == "websocket.disconnect":
@@ -155,6 +147,21 @@ class Connection:
             await host.ended()
         if self._fatal is not None:
             raise self._fatal
+
+    async def receive_frame(self, message: dict[str, Any], host: Host) -> None:
+        """
+        One ``websocket.receive``: the receive loop's step, which a Socket.IO namespace also
+        takes directly, from the task that reads its client (one task switch less per event).
+        """
+        counters.message_in()
+        if not self.writable:
+            return
+        reply = self.codec.heartbeat_reply(message)
+        if reply is not None:
+            # Answered here, not queued: a socket busy in a slow handler is alive.
+            await self.send_text(reply)
+        else:
+            await host.frame_received(message)
 
     def client_gone(self, code: int | None) -> None:
         """The client has left (or the app ends): writes still waiting for it give up."""

@@ -319,6 +319,8 @@ class JSONWebSocket(metaclass=_ConsumerType):
         dispatcher = Dispatcher(self, connection, tables_for(type(self)), config, _RESERVED)
         session = Session(self, connection, dispatcher, config, hub)
         self._connection, self._session = connection, session
+        if socketio is not None:  # the namespace hands frames to the connection directly
+            socketio["attach"](connection, session)
         self.channel_name = await session.open_channel()
         await connection.serve(receive, session)
 

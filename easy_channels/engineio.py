@@ -165,6 +165,14 @@ class EngineSocket:
         """Send one message (text or binary) to the client."""
         await self.send_packets([MESSAGE + data if isinstance(data, str) else data])
 
+    async def send_packet(self, packet: Packet) -> None:
+        """One packet: :meth:`send_packets`' fast path, for a WebSocket (a fan-out's step)."""
+        send = self._ws_send
+        if send is not None and self.transport == "websocket" and not self.closed:
+            await _ws_write(send, packet)
+        else:
+            await self.send_packets([packet])
+
     async def send_packets(self, packets: list[Packet]) -> None:
         """Write ``packets`` on the WebSocket, or queue them for the next poll."""
         if self.closed:

@@ -31,6 +31,7 @@ from .socketio_packets import (
 )
 
 if TYPE_CHECKING:
+    from .connection import Connection, Host
     from .consumers import JSONWebSocket
 
 __all__ = ["INVALID_NAMESPACE", "SocketIOServer", "server"]
@@ -123,10 +124,8 @@ class SocketIOServer:
             logger.debug("easy_channels: a packet for unconnected namespace %r ignored", name)
         elif kind == DISCONNECT:
             namespace.client_left(1000)
-        elif kind in (EVENT, BINARY_EVENT):
-            namespace.deliver(packet)
-        elif kind in (ACK, BINARY_ACK):
-            namespace.answered(packet)
+        elif kind in (EVENT, BINARY_EVENT, ACK, BINARY_ACK):
+            await namespace.deliver(packet)
 
     async def _connect(self, client: _Client, packet: SioPacket) -> None:
         from .registry import registry
@@ -162,7 +161,18 @@ class _Namespace:
     ``receive`` gets the CONNECT, the events and the end; its ``send`` writes packets.
     """
 
-    __slots__ = ("accepted", "client", "ended", "inbox", "name", "sid", "task")
+    __slots__ = (
+        "accepted",
+        "client",
+        "direct",
+        "ended",
+        "inbox",
+        "name",
+        "queued",
+        "sid",
+        "taken",
+        "task",
+    )
 
     def __init__(
         self, client: _Client, name: str, consumer: type[JSONWebSocket], auth: dict[str, Any]
@@ -173,18 +183,37 @@ class _Namespace:
         self.accepted = False
         self.ended = False
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        #: The consumer's connection and session, once it runs (see deliver()).
+        self.direct: tuple[Connection, Host] | None = None
+        self.queued = 0  # frames put in the inbox and not yet handled
+        self.taken = False  # the consumer took a frame from the inbox and handles it
         engine = client.engine
         scope = {
             **engine.scope,
             "type": "websocket",
-            "socketio": {"namespace": name, "auth": auth, "sid": self.sid, "eio_sid": engine.sid},
+            "socketio": {
+                "namespace": name,
+                "auth": auth,
+                "sid": self.sid,
+                "eio_sid": engine.sid,
+                "attach": self.attach,
+            },
         }
         self.inbox.put_nowait({"type": "websocket.connect"})
         self.task = asyncio.ensure_future(consumer.as_asgi()(scope, self.receive, self.send))
         self.task.add_done_callback(self._done)
 
+    def attach(self, connection: Connection, host: Host) -> None:
+        self.direct = (connection, host)
+
     async def receive(self) -> dict[str, Any]:
-        return await self.inbox.get()
+        if self.taken:  # the consumer asks again: the frame it took is handled
+            self.taken = False
+            self.queued -= 1
+        message = await self.inbox.get()
+        if message["type"] == "websocket.receive":
+            self.taken = True
+        return message
 
     async def send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -193,8 +222,11 @@ class _Namespace:
             text = message.get("text")
             if text is None or self.ended:
                 return
-            attachments: list[Packet] = list(getattr(text, "attachments", ()))
-            await engine.send_packets([MESSAGE + text, *attachments])
+            if type(text) is str:  # the usual case: no attachments
+                await engine.send_packet(MESSAGE + text)
+            else:
+                attachments: list[Packet] = list(getattr(text, "attachments", ()))
+                await engine.send_packets([MESSAGE + text, *attachments])
         elif kind == "websocket.accept":
             self.accepted = True
             await engine.send(encode(CONNECT, self.name, {"sid": self.sid}))
@@ -212,12 +244,19 @@ class _Namespace:
                     await engine.send(encode(CONNECT_ERROR, self.name, {"message": REFUSED}))
             self.client_left(message.get("code", 1000))
 
-    def deliver(self, packet: SioPacket) -> None:
-        self.inbox.put_nowait({"type": "websocket.receive", "text": "", "packet": packet})
-
-    def answered(self, packet: SioPacket) -> None:
-        """A client's answer to a server ``call``: the session takes it ahead of the queue."""
-        self.inbox.put_nowait({"type": "websocket.receive", "text": "", "packet": packet})
+    async def deliver(self, packet: SioPacket) -> None:
+        """
+        An event (or an answer to a server call) for the consumer: handed to its connection
+        here, in the task that reads the client, once the consumer runs and nothing waits in
+        its inbox; before that, through the inbox, so the order is kept.
+        """
+        message = {"type": "websocket.receive", "text": "", "packet": packet}
+        direct = self.direct
+        if direct is None or self.queued:
+            self.queued += 1
+            self.inbox.put_nowait(message)
+        else:
+            await direct[0].receive_frame(message, direct[1])
 
     def client_left(self, code: int) -> None:
         """The client left the namespace (or the connection): the consumer hears it once."""
