@@ -88,3 +88,63 @@ async def test_without_a_namespace_nothing_is_served_there(settings):
     settings.EASY_CHANNELS = {}
     comm = HttpCommunicator(http_router(_not_found), "GET", f"{PATH}?EIO=4&transport=polling")
     assert (await comm.get_response())["body"] == b"django"
+
+
+class _Polling:
+    """One Engine.IO session over long-polling, by hand, in this process."""
+
+    def __init__(self, headers=()):
+        self.headers = list(headers)
+        self.query = ""
+
+    async def open(self, namespace="/"):
+        status, body = await _request("GET", "EIO=4&transport=polling", headers=self.headers)
+        self.query = f"EIO=4&transport=polling&sid={json.loads(body[1:])['sid']}"
+        await self.post("40" if namespace == "/" else f"40{namespace},")
+        return await self.packets(2)  # the CONNECT reply and the "you" event
+
+    async def post(self, body):
+        assert await _request("POST", self.query, body.encode()) == (200, "ok")
+
+    async def packets(self, count):
+        got = []
+        while len(got) < count:
+            status, body = await _request("GET", self.query)
+            assert status == 200
+            got += [p for p in body.split("\x1e") if p != "2"]
+        return got
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_user_groups_user_send_and_close_user(sio_settings):
+    from easy_channels import aclose_user, auser_send
+
+    user = await sync_to_async(get_user_model().objects.create_user)("bo", password="pw")
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    polling = _Polling([(b"cookie", cookie)])
+    assert (await polling.open())[1] == '42["you",{"user":"bo"}]'
+    await auser_send(user, "note", {"text": "for bo"})
+    assert await polling.packets(1) == ['42["note",{"text":"for bo"}]']
+    await aclose_user(user, 4001, "Bye.")
+    assert await polling.packets(1) == ["41"]  # a namespace disconnect, the session stays
+
+
+async def test_limits_and_stats_apply_over_socketio(sio_settings, db):
+    import easy_channels
+
+    sio_settings.EASY_CHANNELS = {
+        **sio_settings.EASY_CHANNELS,
+        "SOCKETS": {"/": "tests.sio_site.whoami.Limited"},
+    }
+    before = easy_channels.stats()
+    polling = _Polling()
+    await polling.open()
+    after_open = easy_channels.stats()
+    assert after_open["sockets_open"] == before["sockets_open"] + 1
+    await polling.post('421["ping_me"]\x1e422["ping_me"]\x1e423["ping_me"]')
+    answers = await polling.packets(3)  # refusals are answered as frames arrive: any order
+    assert '431["pong"]' in answers
+    assert sum('"rate_limited"' in a for a in answers) == 2, answers
+    assert easy_channels.stats()["messages_in"] >= after_open["messages_in"] + 3
