@@ -9,7 +9,7 @@ from easy_channels.middleware import Throttle
 class SlowThrottle(Throttle):
     rate = "2/s"
     burst = 0
-    close_after = 3
+    close_after = 10
 
 
 class WhoAmI(JSONWebSocket):
