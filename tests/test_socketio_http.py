@@ -60,7 +60,7 @@ async def test_the_handshake_is_authenticated_and_polls_carry_the_session(sio_se
 
 
 async def test_an_anonymous_handshake_has_an_anonymous_user(sio_settings, db):
-    status, body = await _request("GET", "EIO=4&transport=polling")
+    _, body = await _request("GET", "EIO=4&transport=polling")
     sid = json.loads(body[1:])["sid"]
     query = f"EIO=4&transport=polling&sid={sid}"
     await _request("POST", query, b"40")
@@ -98,7 +98,7 @@ class _Polling:
         self.query = ""
 
     async def open(self, namespace="/"):
-        status, body = await _request("GET", "EIO=4&transport=polling", headers=self.headers)
+        _, body = await _request("GET", "EIO=4&transport=polling", headers=self.headers)
         self.query = f"EIO=4&transport=polling&sid={json.loads(body[1:])['sid']}"
         await self.post("40" if namespace == "/" else f"40{namespace},")
         return await self.packets(2)  # the CONNECT reply and the "you" event
