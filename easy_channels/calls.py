@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from . import protocol
 from .exceptions import SocketError
 
-__all__ = ["PendingCalls", "Reply"]
+__all__ = ["PendingCalls", "Reply", "encode_call", "parse_reply"]
 
 #: What a codec reads in a client's answer: the call id, its data, and its error (or None).
 Reply = tuple[int, Any, "dict[str, Any] | None"]
@@ -73,6 +74,23 @@ class PendingCalls:
 
 def _code(code: Any) -> str:
     """An error code from a client, usable as a SocketError code."""
-    from .protocol import is_valid_event_name
+    return code if protocol.is_valid_event_name(code) else "client_error"
 
-    return code if is_valid_event_name(code) else "client_error"
+
+def encode_call(event: str, payload: dict[str, Any] | None, call: int) -> str:
+    """A server call: the event's frame with the id the client's ``_reply`` answers."""
+    text = protocol.encode_event(event, payload)
+    return f'{text[:-1]},"{protocol.CALL_KEY}":{call}}}'
+
+
+def parse_reply(message: Any) -> tuple[int, Any, dict[str, Any] | None] | None:
+    """``(call, data, error)`` of a decoded ``_reply`` frame, or None if it is not one."""
+    if not isinstance(message, dict) or message.get("event") != protocol.REPLY_EVENT:
+        return None
+    call = message.get(protocol.CALL_KEY)
+    if not isinstance(call, int) or isinstance(call, bool):
+        return None
+    error = message.get("error")
+    if error is not None and not isinstance(error, dict):
+        error = {"code": "client_error", "message": str(error)}
+    return call, message.get("data"), error

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from . import counters
@@ -25,7 +23,6 @@ from .engineio_packets import (
     CLOSE,
     MESSAGE,
     NOOP,
-    OPEN,
     PING,
     PONG,
     UPGRADE,
@@ -33,6 +30,7 @@ from .engineio_packets import (
     Packet,
     parse,
 )
+from .engineio_settings import EngineSettings
 
 __all__ = ["DuplicatePoll", "EngineApp", "EngineSettings", "EngineSocket", "sockets"]
 
@@ -43,43 +41,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 #: Packets a polling client may leave unread before more are dropped (a client that stopped
 #: polling is closed by the heartbeat within PING_INTERVAL + PING_TIMEOUT anyway).
 MAX_QUEUED_PACKETS = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class EngineSettings:
-    """The heartbeat and size limit of a server (EASY_CHANNELS["SOCKETIO"], in seconds)."""
-
-    ping_interval: float
-    ping_timeout: float
-    max_payload: int
-    #: Seconds a channel layer call may take (LAYER_TIMEOUT), for relayed polls.
-    relay_limit: float = 3.0
-
-    @classmethod
-    def from_config(cls) -> EngineSettings:
-        from .conf import get_config
-
-        config = get_config()
-        sio = config.socketio
-        return cls(
-            float(sio["PING_INTERVAL"]),
-            float(sio["PING_TIMEOUT"]),
-            int(sio["MAX_PAYLOAD"]),
-            float(config.layer_timeout),
-        )
-
-    def open_packet(self, sid: str, upgrades: list[str]) -> str:
-        """The handshake, with the timings in milliseconds (sub-second values kept exact)."""
-        return OPEN + json.dumps(
-            {
-                "sid": sid,
-                "upgrades": upgrades,
-                "pingInterval": round(self.ping_interval * 1000),
-                "pingTimeout": round(self.ping_timeout * 1000),
-                "maxPayload": self.max_payload,
-            },
-            separators=(",", ":"),
-        )
 
 
 class EngineApp(Protocol):

@@ -353,25 +353,6 @@ def encode_event(event: str, payload: dict[str, Any] | None = None) -> str:
     return encode_frame({"event": event, **payload})
 
 
-def encode_call(event: str, payload: dict[str, Any] | None, call: int) -> str:
-    """A server call: the event's frame with the id the client's ``_reply`` answers."""
-    text = encode_event(event, payload)
-    return f'{text[:-1]},"{CALL_KEY}":{call}}}'
-
-
-def parse_reply(message: Any) -> tuple[int, Any, dict[str, Any] | None] | None:
-    """``(call, data, error)`` of a decoded ``_reply`` frame, or None if it is not one."""
-    if not isinstance(message, dict) or message.get("event") != REPLY_EVENT:
-        return None
-    call = message.get(CALL_KEY)
-    if not isinstance(call, int) or isinstance(call, bool):
-        return None
-    error = message.get("error")
-    if error is not None and not isinstance(error, dict):
-        error = {"code": "client_error", "message": str(error)}
-    return call, message.get("data"), error
-
-
 def encode_ack(ack: str | int, data: Any) -> str:
     return encode_frame({"event": ACK_EVENT, "ack": ack, "data": data})
 

@@ -187,7 +187,7 @@ def socketio_path_of(scope: dict[str, Any]) -> str | None:
 
 async def serve_socketio(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     """A Socket.IO request: a WebSocket, or an HTTP long-polling request."""
-    from .engineio import EngineSettings
+    from .engineio_settings import EngineSettings
     from .engineio_asgi import serve_polling, serve_websocket
     from .socketio import server
 

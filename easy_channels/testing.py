@@ -235,7 +235,7 @@ async def engineio_echo_application(scope: dict[str, Any], receive: Any, send: A
     size limit of ``EASY_CHANNELS["SOCKETIO"]``: what the official Engine.IO conformance
     suite runs against. Any other path is a 404.
     """
-    from .engineio import EngineSettings
+    from .engineio_settings import EngineSettings
     from .engineio_asgi import serve_polling, serve_websocket
 
     kind = scope.get("type")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import protocol
+from .calls import encode_call, parse_reply
 from .protocol import Frame
 
 if TYPE_CHECKING:
@@ -128,13 +129,13 @@ class JSONCodec:
         return text
 
     def call(self, event: str, payload: Any, call: int) -> str:
-        return protocol.encode_call(event, payload, call)
+        return encode_call(event, payload, call)
 
     def reply(self, message: dict[str, Any]) -> Reply | None:
         text = message.get("text")
         if text is None or '"_reply"' not in text:  # a cheap look first: most frames aren't
             return None
         try:
-            return protocol.parse_reply(self.decode(message))
+            return parse_reply(self.decode(message))
         except protocol.ProtocolError:
             return None
