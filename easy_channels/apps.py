@@ -9,7 +9,13 @@ class EasyChannelsConfig(AppConfig):
     verbose_name = "Easy Channels"
 
     def ready(self) -> None:
-        from . import checks, presence_checks, recovery_checks, security_checks  # noqa: F401
+        from . import (  # noqa: F401
+            checks,
+            presence_checks,
+            recovery_checks,
+            security_checks,
+            socketio_checks,
+        )
         from .registry import autodiscover, registry
 
         autodiscover()

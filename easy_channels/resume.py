@@ -28,6 +28,7 @@ from .recovery import POSITION_KEY, Saved, Store, position_time, store_for
 
 if TYPE_CHECKING:
     from .session import Session
+    from .wire import WireCodec
 
 __all__ = ["Resumption", "frame_with_position"]
 
@@ -79,6 +80,7 @@ class Resumption:
         "highest",
         "layer",
         "limit",
+        "offsets",
         "recovered",
         "repeats_up_to",
         "replay",
@@ -105,6 +107,8 @@ class Resumption:
         #: session; up to the last socket's highest integer id (or all: -1 for "unknown").
         self.repeats_up_to: int | None = None
         self.highest: int | None = None  # the highest integer request id of this socket
+        #: Over Socket.IO: group -> the position this socket was sent up to (its offset).
+        self.offsets: dict[str, str] = {}
 
     @classmethod
     async def start(cls, session: Session, layer: Any) -> Resumption | None:
@@ -119,8 +123,15 @@ class Resumption:
         consumer, recipient = session.consumer, session.recipient
         scope = consumer.scope
         owner = f"{type(consumer).__module__}.{type(consumer).__qualname__}:{scope.get('path')}"
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        asked = (query.get("ec_session") or [""])[0][:64]
+        socketio = scope.get("socketio")
+        if socketio is not None:  # Socket.IO's connection state recovery: in CONNECT's auth
+            asked = str(consumer.auth.get("pid") or "")[:64]
+            offset = consumer.auth.get("offset")
+            read = offset if isinstance(offset, str) else ""
+        else:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            asked = (query.get("ec_session") or [""])[0][:64]
+            read = (query.get("ec_pos") or [""])[0]
         user = scope.get("user")
         pk = str(user.pk) if user is not None and getattr(user, "is_authenticated", False) else None
         limit = session.config.layer_timeout
@@ -141,8 +152,12 @@ class Resumption:
             for group in rejoined:
                 await session.join(group)
             await backend_for(layer).settled(list(saved.groups))
-            positions = _parse_positions((query.get("ec_pos") or [""])[0])
-            if await resumption.fetch(positions):
+            positions = _parse_positions(read)
+            # A Socket.IO client keeps the last string argument of any event as its offset:
+            # one that is not ours (an event of the app's ended with a string) can't resume.
+            readable = not read or bool(positions) or socketio is None
+            if readable and await resumption.fetch(positions):
+                resumption.offsets = {**dict(saved.groups), **positions}
                 resumption.recovered = True
                 up_to = saved.acks_up_to
                 resumption.repeats_up_to = -1 if up_to is None else up_to
@@ -159,7 +174,12 @@ class Resumption:
         new = [group for group in recipient.groups if group not in resumption.saved.groups]
         await resumption.call(store.save(resumption.sid, resumption.saved, new))
         consumer.recovered = resumption.recovered
-        session.connection.prelude = resumption.prelude()
+        if socketio is not None:
+            socketio["pid"] = resumption.sid  # the CONNECT reply carries it
+            resumption.offsets.update(
+                (g, p) for g, p in resumption.saved.groups.items() if g not in resumption.offsets
+            )
+        session.connection.prelude = resumption.prelude(session.connection.codec, socketio)
         return resumption
 
     @classmethod
@@ -199,14 +219,36 @@ class Resumption:
         self.replay = [message for _, message in merged]
         return True
 
-    def prelude(self) -> list[str]:
-        """The frames sent right after accept: the session frame, then the missed frames."""
-        frame = {"event": SESSION_EVENT, "id": self.sid, "recovered": self.recovered}
-        texts = [json.dumps(frame, separators=(",", ":"))]
+    def prelude(self, codec: WireCodec, socketio: dict[str, Any] | None) -> list[str]:
+        """
+        The frames sent right after accept: the session frame (over Socket.IO, the CONNECT
+        reply's ``pid`` says it instead), then the missed frames.
+        """
+        texts = []
+        if socketio is None:
+            frame = {"event": SESSION_EVENT, "id": self.sid, "recovered": self.recovered}
+            texts.append(json.dumps(frame, separators=(",", ":")))
         for message in self.replay:
             if message.get("type") == FRAME_TYPE:
-                texts.append(frame_with_position(message["text"], message[POSITION_KEY]))
+                texts.append(self.positioned(message, codec))
         return texts
+
+    def positioned(self, message: dict[str, Any], codec: WireCodec) -> str:
+        """
+        A group frame with its position: ``"_pos"`` in the JSON protocol; over Socket.IO, an
+        offset as the last argument, which says how far this socket has read every group
+        (the official clients keep the last one and send it back to resume).
+        """
+        position = message[POSITION_KEY]
+        if not codec.recovery_offset:
+            return frame_with_position(message["text"], position)
+        offsets = self.offsets
+        offsets.pop(position[0], None)
+        offsets[position[0]] = position[1]  # the latest last: the first ones go when too many
+        while len(offsets) > MAX_POSITIONS:
+            offsets.pop(next(iter(offsets)))
+        offset = ",".join(f"{group}@{at}" for group, at in offsets.items())
+        return codec.relay_with_offset(message, offset)
 
     def calls(self) -> list[dict[str, Any]]:
         """The missed server-side calls (group_call_event), run after accept."""

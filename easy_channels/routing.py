@@ -178,7 +178,10 @@ def socketio_path_of(scope: dict[str, Any]) -> str | None:
     """
     from .conf import get_config
 
-    path = "/" + str(get_config().socketio["PATH"]).strip("/") + "/"
+    socketio = get_config().socketio
+    if not isinstance(socketio, dict) or not isinstance(socketio.get("PATH"), str):
+        return None  # a broken setting (check easy_channels.E012): nothing served there
+    path = "/" + socketio["PATH"].strip("/") + "/"
     asked = scope.get("path", "")
     if asked != path and asked != path[:-1]:
         return None
@@ -187,8 +190,8 @@ def socketio_path_of(scope: dict[str, Any]) -> str | None:
 
 async def serve_socketio(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     """A Socket.IO request: a WebSocket, or an HTTP long-polling request."""
-    from .engineio_settings import EngineSettings
     from .engineio_asgi import serve_polling, serve_websocket
+    from .engineio_settings import EngineSettings
     from .socketio import server
 
     settings = EngineSettings.from_config()

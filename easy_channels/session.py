@@ -33,7 +33,7 @@ from .presence_view import empty_state
 from .protocol import CloseCode, ErrorCode, ProtocolError
 from .recipient import Recipient
 from .recovery import POSITION_KEY
-from .resume import Resumption, frame_with_position
+from .resume import Resumption
 from .worker import Worker
 
 if TYPE_CHECKING:
@@ -327,9 +327,10 @@ class Session:
         if kind == FRAME_TYPE:
             exclude = message.get("exclude")
             if exclude is None or exclude != self.recipient.channel_name:
-                text = self.connection.codec.relay(message)
                 if resumption is not None and POSITION_KEY in message:
-                    text = frame_with_position(text, message[POSITION_KEY])
+                    text = resumption.positioned(message, self.connection.codec)
+                else:
+                    text = self.connection.codec.relay(message)
                 await self.connection.send_text(text)
         elif kind == CALL_TYPE:
             if not self.connection.gone:

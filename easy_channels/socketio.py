@@ -169,6 +169,7 @@ class _Namespace:
         "inbox",
         "name",
         "queued",
+        "scope_socketio",
         "sid",
         "taken",
         "task",
@@ -188,17 +189,14 @@ class _Namespace:
         self.queued = 0  # frames put in the inbox and not yet handled
         self.taken = False  # the consumer took a frame from the inbox and handles it
         engine = client.engine
-        scope = {
-            **engine.scope,
-            "type": "websocket",
-            "socketio": {
-                "namespace": name,
-                "auth": auth,
-                "sid": self.sid,
-                "eio_sid": engine.sid,
-                "attach": self.attach,
-            },
+        self.scope_socketio: dict[str, Any] = {
+            "namespace": name,
+            "auth": auth,
+            "sid": self.sid,
+            "eio_sid": engine.sid,
+            "attach": self.attach,
         }
+        scope = {**engine.scope, "type": "websocket", "socketio": self.scope_socketio}
         self.inbox.put_nowait({"type": "websocket.connect"})
         self.task = asyncio.ensure_future(consumer.as_asgi()(scope, self.receive, self.send))
         self.task.add_done_callback(self._done)
@@ -229,7 +227,11 @@ class _Namespace:
                 await engine.send_packets([MESSAGE + text, *attachments])
         elif kind == "websocket.accept":
             self.accepted = True
-            await engine.send(encode(CONNECT, self.name, {"sid": self.sid}))
+            reply = {"sid": self.sid}
+            pid = self.scope_socketio.get("pid")
+            if pid is not None:  # a consumer with recovery = True: its session
+                reply["pid"] = pid
+            await engine.send(encode(CONNECT, self.name, reply))
             # Let the server write the reply before the events on_connect emitted: daphne
             # (Twisted) would otherwise send them in the reply's TCP segment, and a client
             # that reads them in one go (Node's ws emits such frames synchronously) may miss

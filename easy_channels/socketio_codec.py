@@ -19,7 +19,12 @@ from .wire import Args
 if TYPE_CHECKING:
     from .calls import Reply
 
-__all__ = ["SocketIOCodec", "arguments"]
+__all__ = ["RESERVED_EVENTS", "SocketIOCodec", "arguments"]
+
+#: Event names a Socket.IO client keeps for itself: one sent by a server ends the connection.
+RESERVED_EVENTS = frozenset(
+    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+)
 
 
 def arguments(payload: Any) -> list[Any]:
@@ -38,6 +43,8 @@ class SocketIOCodec:
 
     #: A refusal is a packet of its own (CONNECT_ERROR): the namespace is never accepted.
     accept_to_refuse = False
+    #: Connection state recovery: the offset is the last argument of a group frame.
+    recovery_offset = True
 
     def __init__(self, namespace: str, max_size: int):
         self.namespace = namespace
@@ -82,6 +89,11 @@ class SocketIOCodec:
     def event(self, event: str, payload: Any) -> str:
         if not isinstance(event, str) or not event:
             raise ValueError(f"Invalid event name {event!r}.")
+        if event in RESERVED_EVENTS:
+            raise ValueError(
+                f"The event name {event!r} is reserved by Socket.IO clients (they would close "
+                "the connection); pick another name."
+            )
         return encode(EVENT, self.namespace, [event, *arguments(payload)])
 
     def ack(self, ack: str | int, data: Any) -> str:
@@ -100,6 +112,11 @@ class SocketIOCodec:
 
     def connect_error(self, code: int, reason: str) -> str:
         return encode(CONNECT_ERROR, self.namespace, {"message": reason, "data": {"code": code}})
+
+    def relay_with_offset(self, message: dict[str, Any], offset: str) -> str:
+        """A group frame with the recovery offset as its last argument."""
+        text = self.relay(message)
+        return f"{text[:-1]},{json.dumps(offset)}]"
 
     def relay(self, message: dict[str, Any]) -> str:
         """

@@ -235,8 +235,8 @@ async def engineio_echo_application(scope: dict[str, Any], receive: Any, send: A
     size limit of ``EASY_CHANNELS["SOCKETIO"]``: what the official Engine.IO conformance
     suite runs against. Any other path is a 404.
     """
-    from .engineio_settings import EngineSettings
     from .engineio_asgi import serve_polling, serve_websocket
+    from .engineio_settings import EngineSettings
 
     kind = scope.get("type")
     if kind == "lifespan" or scope.get("path") not in ("/engine.io/", "/engine.io"):

@@ -33,6 +33,10 @@ class WireCodec(Protocol):
     #: Whether a refusal must accept the socket first to tell why (a browser can't read a
     #: handshake refusal); False where the protocol refuses with a packet of its own.
     accept_to_refuse: bool
+    #: Whether a recovering socket's group frames carry one offset for all its groups as
+    #: their last argument (Socket.IO's connection state recovery) rather than the frame's
+    #: own position (the JSON protocol's ``_pos``).
+    recovery_offset: bool
 
     def heartbeat_reply(self, message: dict[str, Any]) -> str | None:
         """The answer to a heartbeat frame, sent at once without queueing; None otherwise."""
@@ -76,6 +80,10 @@ class WireCodec(Protocol):
         """The text of a server call (``await consumer.call(...)``) numbered ``call``."""
         ...
 
+    def relay_with_offset(self, message: dict[str, Any], offset: str) -> str:
+        """A group frame carrying a recovery offset (Socket.IO's connection state recovery)."""
+        ...
+
     def reply(self, message: dict[str, Any]) -> Reply | None:
         """A client's answer to a server call, or None if ``message`` is something else."""
         ...
@@ -87,6 +95,7 @@ class JSONCodec:
     __slots__ = ("max_depth", "max_size")
 
     accept_to_refuse = True
+    recovery_offset = False
 
     def __init__(self, max_size: int, max_depth: int):
         self.max_size = max_size
@@ -139,3 +148,6 @@ class JSONCodec:
             return parse_reply(self.decode(message))
         except protocol.ProtocolError:
             return None
+
+    def relay_with_offset(self, message: dict[str, Any], offset: str) -> str:
+        raise NotImplementedError("the JSON protocol puts positions in frames (resume.py)")

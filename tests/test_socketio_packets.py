@@ -1,4 +1,4 @@
-"""The Socket.IO and Engine.IO packet rules, alone (the conformance suites test them on the wire)."""
+"""The Socket.IO and Engine.IO packet rules alone (the conformance suites test the wire)."""
 
 from __future__ import annotations
 

@@ -87,3 +87,12 @@ class Room(JSONWebSocket):
 
     async def on_leave(self):
         await self.close()
+
+
+class RecoveringRoom(Room):
+    """Room with recovery = True: Socket.IO's connection state recovery (namespace /recovering)."""
+
+    recovery = True
+
+    def on_connect(self):
+        self.emit("welcome", {"recovered": self.recovered})

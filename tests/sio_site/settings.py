@@ -28,6 +28,7 @@ EASY_CHANNELS = {
         "/": "tests.sio_site.consumers.Main",
         "/custom": "tests.sio_site.consumers.Custom",
         "/room": "tests.sio_site.consumers.Room",
+        "/recovering": "tests.sio_site.consumers.RecoveringRoom",
         "room/": "tests.sio_site.consumers.Room",
     },
 }
