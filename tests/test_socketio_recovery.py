@@ -99,5 +99,5 @@ async def test_reserved_event_names_are_refused_at_the_sender(server):
     """socket.io-client would close the connection on them: the server never sends them."""
     from easy_channels.socketio_codec import SocketIOCodec
 
-    with pytest.raises(ValueError, match="reserved by Socket.IO clients"):
+    with pytest.raises(ValueError, match=r"reserved by Socket\.IO clients"):
         SocketIOCodec("/", 1000).event("connect", None)
