@@ -63,6 +63,12 @@ class SocketIOServer:
     def __init__(self) -> None:
         self._clients: dict[str, _Client] = {}
 
+    @property
+    def _max_size(self) -> int:
+        from .conf import get_config
+
+        return get_config().max_message_size
+
     async def opened(self, socket: EngineSocket) -> None:
         from .conf import get_config
 
@@ -102,6 +108,10 @@ class SocketIOServer:
                 raise InvalidPacket("a binary frame with no binary packet announced")
             partial.received.append(data)
             partial.size += len(data)
+            if partial.size > self._max_size:  # the attachments of one event, in all
+                raise InvalidPacket(
+                    f"a binary packet over EASY_CHANNELS['MAX_MESSAGE_SIZE'] ({self._max_size})"
+                )
             if not partial.complete:
                 return None
             client.partial = None

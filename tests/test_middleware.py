@@ -181,7 +181,7 @@ async def test_on_receive_can_change_the_message_in_place_or_replace_it():
 async def test_on_receive_returning_an_invalid_message_is_invalid_message():
     class Garbage(SocketMiddleware):
         def on_receive(self, message):
-            return {"event": "no spaces allowed"}
+            return {"event": "no\ncontrol characters"}
 
     class Api(JSONWebSocket):
         middlewares = [Garbage]

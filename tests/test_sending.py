@@ -567,7 +567,7 @@ BAD_CALLS = [
         lambda: group_send("no spaces", "e"), ValueError, "Invalid group name", id="group"
     ),
     pytest.param(lambda: group_send("n" * 100, "e"), ValueError, "Invalid group name", id="long"),
-    pytest.param(lambda: group_send("news", "bad-name"), ValueError, "Invalid event", id="event"),
+    pytest.param(lambda: group_send("news", "bad\nname"), ValueError, "Invalid event", id="event"),
     pytest.param(lambda: group_send("news", "error"), ValueError, "reserved", id="reserved"),
     pytest.param(lambda: group_send("news", "e", {"event": 1}), ValueError, "key", id="key"),
     pytest.param(lambda: group_send("news", "e", NAN), ValueError, "JSON", id="nan"),

@@ -13,6 +13,7 @@ import uuid
 import pytest
 import socketio
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import require_redis
 from tests.liveserver import serve
@@ -210,6 +211,20 @@ async def test_several_namespaces_share_one_connection(server):
         assert client.eio.sid is not None
     finally:
         await client.disconnect()
+
+
+async def test_the_attachments_of_one_event_are_bounded(server):
+    """Each frame fits maxPayload, but one event's attachments are MAX_MESSAGE_SIZE in all."""
+    async with connect(f"{server.ws}/socket.io/?EIO=4&transport=websocket") as ws:
+        await ws.recv()
+        await ws.send("40/room,")
+        await ws.recv()
+        await ws.send('452-/room,["binary",{"_placeholder":true,"num":0}]')
+        await ws.send(b"x" * 600_000)
+        await ws.send(b"y" * 600_000)  # 1.2 MB in all: over the 1 MiB default
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), 5)
 
 
 async def test_server_close_is_a_namespace_disconnect(server):
