@@ -66,4 +66,3 @@ def test_polling_payloads():
     for body in (b"abc", b"4a\x1ebnot base64!", b"\xff"):
         with pytest.raises(InvalidPacket):
             decode_payload(body)
-
