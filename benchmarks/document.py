@@ -85,6 +85,9 @@ servers sit idle meanwhile.
 
 - *easy_channels/uvicorn*, *easy_channels/daphne*: a `JSONWebSocket` with three `async def`
   handlers (`benchmarks/apps/easy_consumers.py`), behind `easy_channels.routing.websocket_router`.
+- *easy_channels (Socket.IO)/uvicorn*: the same `JSONWebSocket` registered on Socket.IO's main
+  namespace (`"/"` in `SOCKETS`), served at `/socket.io/` by the same router: the load generator
+  speaks Socket.IO to it exactly as to python-socketio, so the two compare on one protocol.
 - *Channels/uvicorn*: the raw Channels equivalent, an `AsyncJsonWebsocketConsumer` written as
   the Channels tutorial does (`group_send` of a typed message, each member `send_json`s it).
 - *python-socketio/uvicorn*: `socketio.AsyncServer(async_mode="asgi")`, handlers returning
