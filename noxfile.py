@@ -30,6 +30,10 @@ TESTS = [
     "tests/test_sending.py",
     "tests/test_checks.py",
     "tests/test_middleware.py",
+    # Socket.IO and server calls, in this process (the real-server tests run in make test).
+    "tests/test_calls.py",
+    "tests/test_socketio_packets.py",
+    "tests/test_socketio_http.py",
 ]
 
 
