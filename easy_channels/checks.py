@@ -301,8 +301,11 @@ def check_consumers(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
             )
         ]
     messages: list[Any] = []
-    for route in routes:
-        cls = route.consumer
+    try:  # consumers served only on a Socket.IO namespace are checked too
+        namespaced = list(registry.namespaces().values())
+    except ImproperlyConfigured:  # E013 reports it
+        namespaced = []
+    for cls in dict.fromkeys([route.consumer for route in routes] + namespaced):
         name = f"{cls.__module__}.{cls.__qualname__}"
         for entry in cls.middlewares:
             try:
@@ -323,7 +326,8 @@ def check_consumers(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
                     f"{name}.{attr}() can never be called: no event name reaches it.",
                     "Event names are 1-100 ASCII letters, digits or underscores, not starting "
                     "with '_' and not a name JSONWebSocket uses itself. Rename the method (or "
-                    "prefix it with '_' if it is a helper, not a handler).",
+                    "prefix it with '_' if it is a helper, not a handler), or bind another "
+                    "name to it with @easy_channels.on('name').",
                     cls,
                 )
             )

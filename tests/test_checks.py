@@ -221,6 +221,14 @@ def test_e007_two_consumers_on_one_route(settings):
     ]
 
 
+def test_consumers_served_only_on_a_namespace_are_checked(clean_registry):
+    @register(namespace="/only")
+    class OnlyHere(JSONWebSocket):
+        middlewares = ["tests.nope.Gate"]
+
+    assert [message.id for message in check_consumers()] == ["easy_channels.E008"]
+
+
 def test_e008_and_w003_consumer_middleware_and_unreachable_handlers(clean_registry):
     @register("bad/")
     class Bad(JSONWebSocket):
@@ -240,7 +248,7 @@ def test_e008_and_w003_consumer_middleware_and_unreachable_handlers(clean_regist
     hint = (
         "Event names are 1-100 ASCII letters, digits or underscores, not starting with '_' and "
         "not a name JSONWebSocket uses itself. Rename the method (or prefix it with '_' if it "
-        "is a helper, not a handler)."
+        "is a helper, not a handler), or bind another name to it with @easy_channels.on('name')."
     )
     assert check_consumers() == [
         Error(
