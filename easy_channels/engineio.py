@@ -104,6 +104,8 @@ class EngineSocket:
         self._loop = asyncio.get_running_loop()
         self._ping_handle: asyncio.TimerHandle | None = None
         self._ping_due = self._pong_deadline = 0.0
+        #: When the session moved onto a WebSocket (loop time; 0: it didn't).
+        self.upgraded_at = 0.0
         self._timeout_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Done when the running upgrade attempt ends, either way.
@@ -295,6 +297,8 @@ class EngineSocket:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(UPGRADE_TIMEOUT):
                     await asyncio.shield(ended)
+        if self.transport != "polling":
+            await self.refuse_late_poll()
         if self.closed or self.transport != "polling" or self.upgrading:
             return False
         self.upgrading = True
@@ -314,10 +318,21 @@ class EngineSocket:
             self._poll = None
             poll.set_result([NOOP])
 
+    async def refuse_late_poll(self) -> None:
+        """
+        Before refusing a GET (or a second WebSocket) of a session that left polling: wait
+        until the upgrade is UPGRADE_SETTLE old, as one that came during it waits (the
+        WebSocket's probe reply, written before, reaches the client first).
+        """
+        wait = self.upgraded_at + UPGRADE_SETTLE - self._loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
     async def finish_upgrade(self, send: Send) -> None:
         """The client's UPGRADE packet: from now on packets go on the WebSocket."""
         self.transport = "websocket"
         self._ws_send = send
+        self.upgraded_at = self._loop.time()
         self._end_upgrade()
         queued, self._queue = self._queue, []
         for packet in queued:

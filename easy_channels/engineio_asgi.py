@@ -165,6 +165,7 @@ async def answer_locally(
     if socket is None:
         return (*_error_body(_UNKNOWN_SID), [])
     if socket.transport != "polling" or method not in ("GET", "POST"):
+        await socket.refuse_late_poll()
         return (*_error_body(_BAD_REQUEST), [])
     if method == "GET":
         try:
