@@ -8,7 +8,8 @@ that any Socket.IO v5 / Engine.IO v4 client can talk to ``easy_channels``: a tes
 would only show that the server agrees with our reading of the protocol.
 
 Each suite is copied once into a cache directory keyed by a hash of its package files
-(``~/.cache/easy_channels/conformance/<suite>-<hash>/``) and installed there with ``npm ci``;
+(``~/.cache/easy_channels/<suite>-<hash>/``, see tests/node_packages.py) and installed there
+with ``npm ci``;
 every run then rewrites the suite's ``http://localhost:3000`` to the live server's URL in a new
 file and runs it with mocha, the suite's own runner. Without Node.js, npm or the suites the
 tests skip with the reason, unless EASY_CHANNELS_REQUIRE_BROWSER=1 (CI), which makes them fail.
@@ -17,24 +18,20 @@ tests skip with the reason, unless EASY_CHANNELS_REQUIRE_BROWSER=1 (CI), which m
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
 from tests.liveserver import serve
+from tests.node_packages import installed, node, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUIRE_BROWSER = os.environ.get("EASY_CHANNELS_REQUIRE_BROWSER") == "1"
 
 #: Suite folder -> (the application served to it, how many tests it holds).
 SUITES = {
@@ -46,16 +43,8 @@ SETTINGS = "tests.sio_site.settings"
 SUITE_URL = "http://localhost:3000"
 #: The files of a suite folder that the install depends on (test-suite.js is read fresh).
 PACKAGE_FILES = ("package.json", "package-lock.json", "node-imports.js")
-NPM_CI_TIMEOUT = 240
 MOCHA_TIMEOUT = 120
 MIN_NODE = 18
-
-
-def _unavailable(reason: str) -> NoReturn:
-    """Skip with ``reason``, or fail when EASY_CHANNELS_REQUIRE_BROWSER=1 forbids skipping."""
-    if REQUIRE_BROWSER:
-        pytest.fail(f"{reason}, and EASY_CHANNELS_REQUIRE_BROWSER=1 forbids skipping.")
-    pytest.skip(reason)
 
 
 def _conformance_roots() -> list[Path]:
@@ -74,97 +63,19 @@ def _suite_source(suite: str) -> Path:
         if (root / suite / "package-lock.json").is_file():
             return root / suite
     where = ", ".join(str(root / suite) for root in roots)
-    _unavailable(
+    unavailable(
         f"the {suite} conformance suite is not at {where} (set EASY_CHANNELS_CONFORMANCE to the "
         "folder that holds it)"
     )
-
-
-def _node_and_npm() -> tuple[str, str]:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        _unavailable(f"Node.js {MIN_NODE}+ and npm are required by the conformance suites")
-    version = subprocess.run(
-        [node, "-e", "process.stdout.write(process.versions.node)"],
-        capture_output=True, text=True, timeout=30, check=True,
-    ).stdout  # fmt: skip
-    if int(version.split(".")[0]) < MIN_NODE:
-        _unavailable(f"the conformance suites need Node.js {MIN_NODE}+, not {version}")
-    return node, npm
-
-
-def _cache_root() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    for root in (base / "easy_channels" / "conformance",
-                 Path(tempfile.gettempdir()) / "easy_channels-conformance"):  # fmt: skip
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(root, os.W_OK):
-            return root
-    _unavailable(f"no writable cache directory for the conformance suites (tried {base})")
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    """An exclusive lock on ``path`` across processes (where fcntl exists; else none)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: the atomic rename alone keeps concurrent installs apart
-        yield
-        return
-    with path.open("w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _mocha_script(directory: Path) -> Path:
     return directory / "node_modules" / "mocha" / "bin" / "mocha"
 
 
-def _install(source: Path, npm: str) -> Path:
+def _install(source: Path) -> Path:
     """The suite's files with its node_modules, installed once per content of its package files."""
-    digest = hashlib.sha256()
-    for name in PACKAGE_FILES:
-        digest.update(name.encode() + b"\0" + (source / name).read_bytes() + b"\0")
-    cache = _cache_root()
-    target = cache / f"{source.name}-{digest.hexdigest()[:16]}"
-    if _mocha_script(target).is_file():
-        return target
-    with _locked(cache / f"{target.name}.lock"):
-        if _mocha_script(target).is_file():  # another run installed it while we waited
-            return target
-        shutil.rmtree(target, ignore_errors=True)  # a broken leftover (node_modules deleted)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache))
-        try:
-            # File by file, not copytree: the source is read-only and its modes must not follow.
-            for name in PACKAGE_FILES:
-                shutil.copyfile(source / name, staging / name)
-            env = {**os.environ, "npm_config_update_notifier": "false"}
-            try:
-                result = subprocess.run(
-                    [npm, "ci", "--no-audit", "--no-fund"],
-                    cwd=staging, env=env, capture_output=True, text=True, timeout=NPM_CI_TIMEOUT,
-                )  # fmt: skip
-            except subprocess.TimeoutExpired:
-                _unavailable(f"npm ci of {source.name} took more than {NPM_CI_TIMEOUT}s")
-            if result.returncode != 0:
-                _unavailable(
-                    f"npm ci of {source.name} failed ({result.returncode}):\n"
-                    f"{result.stdout[-2000:]}{result.stderr[-3000:]}"
-                )
-            try:
-                staging.rename(target)  # atomic: a target directory is always complete
-            except OSError:  # a concurrent run (without flock) got there first
-                if not _mocha_script(target).is_file():
-                    raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return installed(source, PACKAGE_FILES, source.name, "node_modules/mocha/bin/mocha")
 
 
 @dataclass(frozen=True)
@@ -182,12 +93,12 @@ def suite(request) -> Suite:
     """One conformance suite, installed (once per session and per content of its package)."""
     name = request.param
     source = _suite_source(name)
-    node, npm = _node_and_npm()
-    directory = _install(source, npm)
+    node_path = node("the conformance suites", MIN_NODE)
+    directory = _install(source)
     app, expected = SUITES[name]
     declared = len(re.findall(r"^\s*it\(", (source / "test-suite.js").read_text(), re.M))
     assert declared == expected, f"{name} declares {declared} tests, not {expected}"
-    return Suite(name, source, directory, node, app, expected)
+    return Suite(name, source, directory, node_path, app, expected)
 
 
 @dataclass

@@ -8,13 +8,10 @@ in Node.js with the official socket.io-client against the same server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,6 +20,7 @@ from django.core import signing
 from websockets.asyncio.client import connect
 
 from tests.liveserver import serve
+from tests.node_packages import installed, node
 from tests.sio_docs_site import (
     DOCS_MODULE,
     PAGE,
@@ -34,7 +32,6 @@ from tests.sio_docs_site import (
 
 APP = "tests.sio_docs_site.asgi:application"
 SETTINGS = "tests.sio_docs_site.settings"
-REQUIRE_BROWSER = os.environ.get("EASY_CHANNELS_REQUIRE_BROWSER") == "1"
 CLIENT_PACKAGE = Path(__file__).parent / "sio_docs_site" / "client"
 
 
@@ -289,7 +286,6 @@ async def test_the_python_client_example(server):
 
 # -- JavaScript --------------------------------------------------------------------------------
 
-NPM_CI_TIMEOUT = 240
 NODE_TIMEOUT = 30
 #: Runs first, in place of the page's import: the page's code as it runs in a browser on the
 #: site's origin (io("/chat") there is relative to the page; Node sends no Origin by itself).
@@ -313,49 +309,14 @@ setTimeout(() => process.exit(3), 20000);
 IMPORT = 'import { io } from "socket.io-client";'
 
 
-def _unavailable(reason: str):
-    if REQUIRE_BROWSER:
-        pytest.fail(f"{reason}, and EASY_CHANNELS_REQUIRE_BROWSER=1 forbids skipping.")
-    pytest.skip(reason)
-
-
 def _node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        _unavailable("Node.js is required to run the page's JavaScript")
-    return node
+    return node("the page's JavaScript")
 
 
 def _client_directory() -> Path:
     """socket.io-client as client/ pins it, installed once per content of its package files."""
-    npm = shutil.which("npm") or _unavailable("npm is required to install socket.io-client")
-    digest = hashlib.sha256()
-    for name in ("package.json", "package-lock.json"):
-        digest.update((CLIENT_PACKAGE / name).read_bytes())
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "easy_channels"
-    target = base / f"socketio-docs-client-{digest.hexdigest()[:16]}"
-    if (target / "node_modules" / "socket.io-client").is_dir():
-        return target
-    base.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=base))
-    try:
-        for name in ("package.json", "package-lock.json"):
-            shutil.copyfile(CLIENT_PACKAGE / name, staging / name)
-        try:
-            result = subprocess.run(
-                [npm, "ci", "--no-audit", "--no-fund"], cwd=staging, capture_output=True,
-                text=True, timeout=NPM_CI_TIMEOUT,
-                env={**os.environ, "npm_config_update_notifier": "false"},
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
-            _unavailable(f"npm ci of socket.io-client took more than {NPM_CI_TIMEOUT}s")
-        if result.returncode != 0:
-            _unavailable(f"npm ci of socket.io-client failed:\n{result.stderr[-3000:]}")
-        with contextlib.suppress(OSError):  # another run may have put it there meanwhile
-            staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    files = ("package.json", "package-lock.json")
+    return installed(CLIENT_PACKAGE, files, "socketio-docs-client", "node_modules/socket.io-client")
 
 
 def test_the_javascript_blocks_are_valid_modules(tmp_path):
