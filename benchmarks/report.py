@@ -416,56 +416,69 @@ class Summary:
                 return DASH
             return "yes" if value >= threshold else "no"
 
+        def ratio_row(
+            load: str, size: int, layer: str, pair: tuple[str, str], target: str, threshold: float
+        ) -> None:
+            """One target row: the ratio of ``pair`` for that load, if both were measured."""
+            if self._measured(load, size, layer, *pair):
+                value, _ = self.ratio(load, size, layer, *pair)
+                t.add(target, DASH if value is None else f"{value:.2f}x", verdict(value, threshold))
+
         if "ec-uvicorn" in self.servers and "socketio" in self.servers:
             for layer in ("memory", "redis"):
                 for size in (100, 500):
-                    if self._measured("fanout", size, layer, "ec-uvicorn", "socketio"):
-                        value, _ = self.ratio("fanout", size, layer, "ec-uvicorn", "socketio")
-                        t.add(
-                            f"fan-out {size} members, {LAYER_LABEL[layer]}: easy_channels/uvicorn "
-                            "deliveries/s ≥ 1.2x python-socketio",
-                            DASH if value is None else f"{value:.2f}x",
-                            verdict(value, 1.2),
-                        )
+                    ratio_row(
+                        "fanout",
+                        size,
+                        layer,
+                        ("ec-uvicorn", "socketio"),
+                        f"fan-out {size} members, {LAYER_LABEL[layer]}: easy_channels/uvicorn "
+                        "deliveries/s ≥ 1.2x python-socketio",
+                        1.2,
+                    )
         if "ec-sio" in self.servers and "socketio" in self.servers:
             for n in c.echo_clients:
-                if self._measured("echo", n, "memory", "ec-sio", "socketio"):
-                    value, _ = self.ratio("echo", n, "memory", "ec-sio", "socketio")
-                    t.add(
-                        f"echo, {n} client(s), Socket.IO on both sides: easy_channels msgs/s "
-                        "≥ 1.2x python-socketio",
-                        DASH if value is None else f"{value:.2f}x",
-                        verdict(value, 1.2),
-                    )
+                ratio_row(
+                    "echo",
+                    n,
+                    "memory",
+                    ("ec-sio", "socketio"),
+                    f"echo, {n} client(s), Socket.IO on both sides: easy_channels msgs/s "
+                    "≥ 1.2x python-socketio",
+                    1.2,
+                )
             for layer in ("memory", "redis"):
-                for size in c.fanout_sizes:
-                    if size >= 100 and self._measured("fanout", size, layer, "ec-sio", "socketio"):
-                        value, _ = self.ratio("fanout", size, layer, "ec-sio", "socketio")
-                        t.add(
-                            f"fan-out {size} members, {LAYER_LABEL[layer]}, Socket.IO on both "
-                            "sides: easy_channels deliveries/s ≥ 1.5x python-socketio",
-                            DASH if value is None else f"{value:.2f}x",
-                            verdict(value, 1.5),
-                        )
+                for size in (size for size in c.fanout_sizes if size >= 100):
+                    ratio_row(
+                        "fanout",
+                        size,
+                        layer,
+                        ("ec-sio", "socketio"),
+                        f"fan-out {size} members, {LAYER_LABEL[layer]}, Socket.IO on both "
+                        "sides: easy_channels deliveries/s ≥ 1.5x python-socketio",
+                        1.5,
+                    )
         if "ec-recovery" in self.servers and "ec-uvicorn" in self.servers:
             for size in (100, 500):
-                if self._measured("fanout", size, "redis", "ec-recovery", "ec-uvicorn"):
-                    value, _ = self.ratio("fanout", size, "redis", "ec-recovery", "ec-uvicorn")
-                    t.add(
-                        f"fan-out {size} members, Redis: deliveries/s with recovery = True "
-                        "≥ 0.85x without",
-                        DASH if value is None else f"{value:.2f}x",
-                        verdict(value, 0.85),
-                    )
+                ratio_row(
+                    "fanout",
+                    size,
+                    "redis",
+                    ("ec-recovery", "ec-uvicorn"),
+                    f"fan-out {size} members, Redis: deliveries/s with recovery = True "
+                    "≥ 0.85x without",
+                    0.85,
+                )
         if "ec-uvicorn" in self.servers and "channels" in self.servers:
             for n in c.echo_clients:
-                value, _ = self.ratio("echo", n, "memory", "ec-uvicorn", "channels")
-                if self._measured("echo", n, "memory", "ec-uvicorn", "channels"):
-                    t.add(
-                        f"echo, {n} client(s): easy_channels/uvicorn msgs/s ≥ 1.0x raw Channels",
-                        DASH if value is None else f"{value:.2f}x",
-                        verdict(value, 1.0),
-                    )
+                ratio_row(
+                    "echo",
+                    n,
+                    "memory",
+                    ("ec-uvicorn", "channels"),
+                    f"echo, {n} client(s): easy_channels/uvicorn msgs/s ≥ 1.0x raw Channels",
+                    1.0,
+                )
         runs = list(self.runs.get(("storm", c.storm_sockets, "redis", "ec-uvicorn"), {}).values())
         if runs:
             n = c.storm_sockets
