@@ -215,14 +215,15 @@ class JSONWebSocket(metaclass=_ConsumerType):
         self,
         group: str,
         event: str,
-        payload: dict[str, Any] | None = None,
+        payload: Any = None,
         exclude_self: bool = False,
     ) -> Any:
         """
         Send ``{"event": event, **payload}`` to every socket in ``group``.
 
         The frame is encoded once here; members write it as is. With ``exclude_self=True``
-        this socket doesn't get it.
+        this socket doesn't get it. A payload that is not a dict (a tuple: several arguments)
+        reaches the group's Socket.IO sockets only.
         """
         outgoing = group_message(group, event, payload, self.channel_name if exclude_self else None)
         self._require_layer("group_send")
@@ -236,7 +237,7 @@ class JSONWebSocket(metaclass=_ConsumerType):
         self._require_layer("group_call_event")
         return self._run("group_call_event", self._send, outgoing)
 
-    def send_to(self, channel_name: str, event: str, payload: dict[str, Any] | None = None) -> Any:
+    def send_to(self, channel_name: str, event: str, payload: Any = None) -> Any:
         """Send ``{"event": event, **payload}`` to the socket whose ``channel_name`` this is."""
         self._require_layer("send_to")
         outgoing = channel_message(channel_name, event, payload)

@@ -26,6 +26,7 @@ DROP_REASONS = (
     "before_accept",  # a frame beyond MAX_PENDING_MESSAGES sent before accept()
     "unavailable",  # a send the channel layer didn't take in LAYER_TIMEOUT
     "slow_client",  # a layer message for a socket with MAX_PENDING_MESSAGES writes waiting
+    "unsupported_payload",  # a group frame with a payload only Socket.IO carries, for a JSON one
 )
 
 

@@ -20,6 +20,7 @@ from . import counters, protocol
 from .backends import backend_for
 from .exceptions import LayerUnavailable
 from .layer import bounded
+from .socketio_codec import layer_arguments
 
 __all__ = [
     "CALL_TYPE",
@@ -69,14 +70,36 @@ class Outgoing:
         return f"{'group_send' if self.group is not None else 'send'}({self.target!r})"
 
 
-def frame_message(
-    event: str, payload: dict[str, Any] | None, exclude: str | None = None
-) -> dict[str, Any]:
-    """The layer message of a send: the frame is encoded once, here, for every receiver."""
-    message = {"type": FRAME_TYPE, "text": protocol.encode_event(event, payload)}
+def frame_message(event: str, payload: Any, exclude: str | None = None) -> dict[str, Any]:
+    """
+    The layer message of a send: the frame is encoded once, here, for every receiver. A dict
+    (or None) is a frame of the JSON protocol, which Socket.IO members turn into the event's
+    one argument; any other payload (a tuple: several arguments), or a dict holding ``bytes``,
+    reaches Socket.IO members only (see :func:`easy_channels.socketio_codec.layer_arguments`).
+    """
+    message: dict[str, Any] = {"type": FRAME_TYPE}
+    if payload is None or isinstance(payload, dict):
+        try:
+            message["text"] = protocol.encode_event(event, payload)
+        except TypeError:
+            if not isinstance(payload, dict) or not _holds_bytes(payload):
+                raise
+            message.update(layer_arguments(event, payload))
+    else:
+        message.update(layer_arguments(event, payload))
     if exclude is not None:
         message["exclude"] = exclude
     return message
+
+
+def _holds_bytes(value: Any) -> bool:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_bytes(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_bytes(item) for item in value)
+    return False
 
 
 def call_message(event: str, payload: dict[str, Any] | None) -> dict[str, Any]:

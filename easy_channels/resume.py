@@ -230,10 +230,12 @@ class Resumption:
             texts.append(json.dumps(frame, separators=(",", ":")))
         for message in self.replay:
             if message.get("type") == FRAME_TYPE:
-                texts.append(self.positioned(message, codec))
+                text = self.positioned(message, codec)
+                if text is not None:  # else a payload only Socket.IO carries: never sent
+                    texts.append(text)
         return texts
 
-    def positioned(self, message: dict[str, Any], codec: WireCodec) -> str:
+    def positioned(self, message: dict[str, Any], codec: WireCodec) -> str | None:
         """
         A group frame with its position: ``"_pos"`` in the JSON protocol; over Socket.IO, an
         offset as the last argument, which says how far this socket has read every group
@@ -241,7 +243,8 @@ class Resumption:
         """
         position = message[POSITION_KEY]
         if not codec.recovery_offset:
-            return frame_with_position(message["text"], position)
+            text = message.get("text")  # None: a payload only Socket.IO carries
+            return None if text is None else frame_with_position(text, position)
         offsets = self.offsets
         offsets.pop(position[0], None)
         offsets[position[0]] = position[1]  # the latest last: the first ones go when too many

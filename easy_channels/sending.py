@@ -71,6 +71,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("easy_channels")
 
 Payload = dict[str, Any] | None
+#: What a frame carries: a dict (or None) for every client; any other value (a tuple being
+#: several arguments) for Socket.IO clients only (docs/topics/socketio.rst).
+FramePayload = Any
 T = TypeVar("T")
 
 #: Seconds between checks that the in-memory layer's event loop still runs while we wait on it.
@@ -123,7 +126,9 @@ def _user_group(user: Any, function: str) -> str:
 # -- what is sent: the same builders for consumers and for everything else ----------------------
 
 
-def group_message(group: str, event: str, payload: Payload, exclude: str | None = None) -> Outgoing:
+def group_message(
+    group: str, event: str, payload: FramePayload, exclude: str | None = None
+) -> Outgoing:
     """``{"event": event, **payload}`` for every socket of ``group`` (but ``exclude``)."""
     return Outgoing.to_group(check_group_name(group), frame_message(event, payload, exclude))
 
@@ -133,7 +138,7 @@ def group_call(group: str, event: str, payload: Payload) -> Outgoing:
     return Outgoing.to_group(check_group_name(group), call_message(event, payload))
 
 
-def channel_message(channel_name: str, event: str, payload: Payload) -> Outgoing:
+def channel_message(channel_name: str, event: str, payload: FramePayload) -> Outgoing:
     """``{"event": event, **payload}`` for the socket whose channel this is."""
     return Outgoing.to_channel(check_channel_name(channel_name), frame_message(event, payload))
 
@@ -142,7 +147,7 @@ def _close_group(group: str, code: int, reason: str | None) -> Outgoing:
     return Outgoing.to_group(check_group_name(group), close_message(code, reason))
 
 
-def _user_send(user: Any, function: str, event: str, payload: Payload) -> Outgoing:
+def _user_send(user: Any, function: str, event: str, payload: FramePayload) -> Outgoing:
     return Outgoing.to_group(_user_group(user, function), frame_message(event, payload))
 
 
@@ -170,7 +175,7 @@ async def asend(outgoing: Outgoing, layer: Any = None, limit: float | None = Non
 # -- async -----------------------------------------------------------------------------------------
 
 
-async def agroup_send(group: str, event: str, payload: Payload = None) -> None:
+async def agroup_send(group: str, event: str, payload: FramePayload = None) -> None:
     """Send ``{"event": event, **payload}`` to every socket in ``group``."""
     await asend(group_message(group, event, payload))
 
@@ -184,7 +189,7 @@ async def agroup_call_event(group: str, event: str, payload: Payload = None) -> 
     await asend(group_call(group, event, payload))
 
 
-async def asend_to(channel_name: str, event: str, payload: Payload = None) -> None:
+async def asend_to(channel_name: str, event: str, payload: FramePayload = None) -> None:
     """Send ``{"event": event, **payload}`` to the socket whose ``channel_name`` this is."""
     await asend(channel_message(channel_name, event, payload))
 
@@ -196,7 +201,7 @@ async def aclose_group(
     await asend(_close_group(group, code, reason))
 
 
-async def auser_send(user: Any, event: str, payload: Payload = None) -> None:
+async def auser_send(user: Any, event: str, payload: FramePayload = None) -> None:
     """
     Send ``{"event": event, **payload}`` to every socket of ``user`` (a user or its pk).
 
@@ -338,9 +343,12 @@ def _send_sync(function: str, outgoing: Outgoing, on_commit: bool) -> None:
     transaction.on_commit(after_commit, using=None)
 
 
-def group_send(group: str, event: str, payload: Payload = None, *, on_commit: bool = False) -> None:
+def group_send(
+    group: str, event: str, payload: FramePayload = None, *, on_commit: bool = False
+) -> None:
     """
-    Send ``{"event": event, **payload}`` to every socket in ``group``.
+    Send ``{"event": event, **payload}`` to every socket in ``group`` (a payload that is not a
+    dict reaches its Socket.IO sockets only, a tuple as several arguments).
 
     Works in any thread without a running event loop. With ``on_commit=True`` the send waits
     for the current transaction to commit (outside one it sends at once) and is dropped if it
@@ -357,7 +365,7 @@ def group_call_event(
 
 
 def send_to(
-    channel_name: str, event: str, payload: Payload = None, *, on_commit: bool = False
+    channel_name: str, event: str, payload: FramePayload = None, *, on_commit: bool = False
 ) -> None:
     """Send ``{"event": event, **payload}`` to one socket by its ``channel_name``."""
     _send_sync("send_to", channel_message(channel_name, event, payload), on_commit)
@@ -374,7 +382,9 @@ def close_group(
     _send_sync("close_group", _close_group(group, code, reason), on_commit)
 
 
-def user_send(user: Any, event: str, payload: Payload = None, *, on_commit: bool = False) -> None:
+def user_send(
+    user: Any, event: str, payload: FramePayload = None, *, on_commit: bool = False
+) -> None:
     """Send ``{"event": event, **payload}`` to every socket of ``user`` (a user or its pk)."""
     _send_sync("user_send", _user_send(user, "user_send", event, payload), on_commit)
 

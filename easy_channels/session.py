@@ -72,6 +72,7 @@ class Session:
         "phase",
         "recipient",
         "resumption",
+        "unsupported",
         "work",
     )
 
@@ -98,6 +99,8 @@ class Session:
         self.calls = PendingCalls(config.max_pending_messages)
         #: The socket's recovery, for a consumer with ``recovery = True`` (made at connect).
         self.resumption: Resumption | None = None
+        #: Frames its protocol can't carry, logged once per socket (made at the first one).
+        self.unsupported: counters.DropRun | None = None
 
     async def open_channel(self) -> str | None:
         """The socket's channel in the layer, read by the hub (None without a layer)."""
@@ -307,7 +310,9 @@ class Session:
 
     async def send_frame(self, text: str) -> None:
         """Send a frame the library encoded in the JSON protocol, in the client's protocol."""
-        await self.connection.send_text(self.connection.codec.relay({"text": text}))
+        relayed = self.connection.codec.relay({"text": text})
+        assert relayed is not None  # every protocol carries a frame of the JSON protocol
+        await self.connection.send_text(relayed)
 
     async def leave_all(self) -> None:
         if self.hub is not None and self.recipient.groups:
@@ -331,7 +336,10 @@ class Session:
                     text = resumption.positioned(message, self.connection.codec)
                 else:
                     text = self.connection.codec.relay(message)
-                await self.connection.send_text(text)
+                if text is not None:
+                    await self.connection.send_text(text)
+                else:
+                    self._not_carried(message)
         elif kind == CALL_TYPE:
             if not self.connection.gone:
                 self._queue_server_call(self.dispatcher.handle_call, message)
@@ -339,6 +347,19 @@ class Session:
             await self.connection.close(message.get("code", 4000), message.get("reason"))
         elif isinstance(kind, str) and not self.connection.gone:
             self._queue_server_call(self.dispatcher.handle_raw_layer_message, message)
+
+    def _not_carried(self, message: dict[str, Any]) -> None:
+        """A group frame whose payload this socket's protocol can't carry: counted, logged."""
+        if self.unsupported is None:
+            self.unsupported = counters.DropRun()
+        self.unsupported.drop(
+            "unsupported_payload",
+            "easy_channels: %s (%s) speaks the JSON protocol, which carries dict payloads only: "
+            "it skips the frames sent with another payload for Socket.IO clients (send a dict "
+            "to reach both; counted as drops.unsupported_payload)",
+            self.owner,
+            self.recipient.channel_name,
+        )
 
     def _queue_server_call(
         self, fn: Callable[[dict[str, Any]], Awaitable[None]], message: dict[str, Any]

@@ -9,17 +9,28 @@ a CONNECT_ERROR packet. Client packets arrive already parsed (by
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import TYPE_CHECKING, Any
 
+from . import protocol
 from .protocol import ErrorCode, Frame, ProtocolError
-from .socketio_packets import ACK, BINARY_ACK, CONNECT_ERROR, EVENT, SioPacket, encode
+from .socketio_packets import (
+    ACK,
+    BINARY_ACK,
+    BINARY_EVENT,
+    CONNECT_ERROR,
+    EVENT,
+    BinaryText,
+    SioPacket,
+    encode,
+)
 from .wire import Args
 
 if TYPE_CHECKING:
     from .calls import Reply
 
-__all__ = ["RESERVED_EVENTS", "SocketIOCodec", "arguments"]
+__all__ = ["RESERVED_EVENTS", "SocketIOCodec", "arguments", "layer_arguments"]
 
 #: Event names a Socket.IO client keeps for itself: one sent by a server ends the connection.
 RESERVED_EVENTS = frozenset(
@@ -34,6 +45,34 @@ def arguments(payload: Any) -> list[Any]:
     if type(payload) is tuple or isinstance(payload, Args):
         return list(payload)
     return [payload]
+
+
+def layer_arguments(event: str, payload: Any) -> dict[str, Any]:
+    """
+    The part of a group frame (``group_send``, ``send_to``, ``user_send``) whose payload the
+    JSON protocol can't carry (not a dict): the Socket.IO arguments, encoded once by the
+    sender as ``"sio"``, and their binary attachments as ``"bin"`` (base64, so that the
+    recovery log's JSON keeps them too). Raises at the sender for a bad name or payload.
+    """
+    if not protocol.is_valid_wire_event(event):
+        raise ValueError(f"Invalid event name {event!r}: use {protocol.WIRE_EVENT_RULE}.")
+    _check_name(event)
+    packet = encode(EVENT, "/", [event, *arguments(payload)])
+    attachments: list[bytes] = getattr(packet, "attachments", [])
+    if not attachments:
+        return {"sio": packet[1:]}
+    return {
+        "sio": packet[packet.index("-") + 1 :],
+        "bin": [base64.b64encode(part).decode("ascii") for part in attachments],
+    }
+
+
+def _check_name(event: str) -> None:
+    if event in RESERVED_EVENTS:
+        raise ValueError(
+            f"The event name {event!r} is reserved by Socket.IO clients (they would close "
+            "the connection); pick another name."
+        )
 
 
 class SocketIOCodec:
@@ -89,11 +128,7 @@ class SocketIOCodec:
     def event(self, event: str, payload: Any) -> str:
         if not isinstance(event, str) or not event:
             raise ValueError(f"Invalid event name {event!r}.")
-        if event in RESERVED_EVENTS:
-            raise ValueError(
-                f"The event name {event!r} is reserved by Socket.IO clients (they would close "
-                "the connection); pick another name."
-            )
+        _check_name(event)
         return encode(EVENT, self.namespace, [event, *arguments(payload)])
 
     def ack(self, ack: str | int, data: Any) -> str:
@@ -116,21 +151,35 @@ class SocketIOCodec:
     def relay_with_offset(self, message: dict[str, Any], offset: str) -> str:
         """A group frame with the recovery offset as its last argument."""
         text = self.relay(message)
-        return f"{text[:-1]},{json.dumps(offset)}]"
+        with_offset = f"{text[:-1]},{json.dumps(offset)}]"
+        if isinstance(text, BinaryText):
+            binary = BinaryText(with_offset)
+            binary.attachments = text.attachments
+            return binary
+        return with_offset
 
     def relay(self, message: dict[str, Any]) -> str:
         """
-        A group frame (encoded once by its sender in the JSON protocol) for this namespace: it
-        is decoded once per message in this process, whatever the number of members.
+        A group frame for this namespace: its arguments are encoded once per message in this
+        process, whatever the number of members (decoded from the JSON protocol's frame for a
+        dict payload, as the sender encoded them otherwise).
         """
         args = message.get("_sio_args")
         if args is None:
-            frame = json.loads(message["text"])
-            event = frame.pop("event")
-            args = message["_sio_args"] = json.dumps(
-                [event, frame], separators=(",", ":"), ensure_ascii=False
-            )
-        return EVENT + self.prefix + args
+            args = message.get("sio")
+            if args is None:
+                frame = json.loads(message["text"])
+                event = frame.pop("event")
+                args = json.dumps([event, frame], separators=(",", ":"), ensure_ascii=False)
+            message["_sio_args"] = args
+            if "bin" in message:
+                message["_sio_bin"] = [base64.b64decode(part) for part in message["bin"]]
+        attachments = message.get("_sio_bin")
+        if attachments is None:
+            return EVENT + self.prefix + args
+        binary = BinaryText(f"{BINARY_EVENT}{len(attachments)}-{self.prefix}{args}")
+        binary.attachments = attachments
+        return binary
 
     def call(self, event: str, payload: Any, call: int) -> str:
         return encode(EVENT, self.namespace, [event, *arguments(payload)], call)

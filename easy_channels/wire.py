@@ -72,8 +72,11 @@ class WireCodec(Protocol):
         """The text telling a client why its connection is refused (browsers can't read it)."""
         ...
 
-    def relay(self, message: dict[str, Any]) -> str:
-        """The text of a group frame (a layer message whose ``text`` is in the JSON protocol)."""
+    def relay(self, message: dict[str, Any]) -> str | None:
+        """
+        The text of a group frame (a layer message whose ``text`` is in the JSON protocol, or
+        whose ``sio`` holds Socket.IO arguments); None if this protocol can't carry it.
+        """
         ...
 
     def call(self, event: str, payload: Any, call: int) -> str:
@@ -133,8 +136,8 @@ class JSONCodec:
     def connect_error(self, code: int, reason: str) -> str:
         return protocol.encode_connect_error(code, reason)
 
-    def relay(self, message: dict[str, Any]) -> str:
-        text: str = message["text"]
+    def relay(self, message: dict[str, Any]) -> str | None:
+        text: str | None = message.get("text")  # None: a payload that is not a dict
         return text
 
     def call(self, event: str, payload: Any, call: int) -> str:

@@ -187,6 +187,22 @@ async def test_group_send_from_sync_to_async(channel_layer):
     await disconnect(a, b)
 
 
+async def test_a_json_socket_skips_payloads_only_socketio_carries(channel_layer, caplog):
+    """A tuple, a string, bytes: for Socket.IO members; a JSON one counts and logs it, once."""
+    a = await connect()
+    before = stats()["drops"].get("unsupported_payload", 0)
+    with caplog.at_level(logging.WARNING, logger="easy_channels"):
+        await agroup_send("news", "moved", (5, 6))
+        await agroup_send("news", "note", "a string")
+        await agroup_send("news", "photo", {"png": b"\x89PNG"})
+        await agroup_send("news", "hello", {"n": 1})
+        assert await receive(a) == {"event": "hello", "n": 1}
+    assert stats()["drops"]["unsupported_payload"] - before == 3
+    warnings = [r for r in caplog.records if "carries dict payloads only" in r.getMessage()]
+    assert len(warnings) == 1 and "Member" in warnings[0].getMessage()
+    await disconnect(a)
+
+
 async def test_group_send_from_a_sync_view_on_an_asgi_request(channel_layer, settings):
     settings.ROOT_URLCONF = __name__
     a = await connect()
@@ -571,7 +587,13 @@ BAD_CALLS = [
     pytest.param(lambda: group_send("news", "error"), ValueError, "reserved", id="reserved"),
     pytest.param(lambda: group_send("news", "e", {"event": 1}), ValueError, "key", id="key"),
     pytest.param(lambda: group_send("news", "e", NAN), ValueError, "JSON", id="nan"),
-    pytest.param(lambda: group_send("news", "e", [1]), TypeError, "dict", id="list"),
+    pytest.param(
+        lambda: group_send("news", "e", [object()]), TypeError, "JSON serializable", id="list"
+    ),
+    pytest.param(
+        lambda: group_send("news", "connect", (1, 2)), ValueError, "Socket.IO", id="sio-reserved"
+    ),
+    pytest.param(lambda: send_to("x.y!z", "e", (math.nan,)), ValueError, "JSON", id="tuple-nan"),
     pytest.param(
         lambda: group_send("news", "e", {"x": object()}),
         TypeError,

@@ -174,6 +174,41 @@ async def test_a_group_of_both_protocols(server):
         await client.disconnect()
 
 
+async def test_group_sends_carry_any_payload(server):
+    """
+    A tuple is several arguments, any other value one, ``bytes`` a binary attachment, from a
+    consumer and from the module functions; a JSON member of the group gets only the dict
+    frame (the others are counted and logged once for it).
+    """
+    client, rec = await _client(server.url, ["websocket"])
+    rec.listen("shouted")
+    try:
+        await client.call("join", "any", namespace="/room", timeout=5)
+        me = await client.call("whoami", namespace="/room", timeout=5)
+        async with connect(f"{server.ws}/ws/room/", origin="http://127.0.0.1") as ws:
+            await ws.send(json.dumps({"event": "join", "ack": 1, "room": "any"}))
+            while json.loads(await ws.recv()).get("event") != "ack":
+                pass
+            await client.emit("shout", {"room": "any", "to": me}, namespace="/room")
+            got = [await rec.next("shouted") for _ in range(6)]
+            assert got == [
+                ("x", 2, {"k": 1}),
+                ("a string",),
+                ([1, 2],),
+                ({"blob": b"\x00\xffbin"},),
+                ("to", "you"),
+                ({"last": True},),
+            ]
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert frame == {"event": "shouted", "last": True}
+            await client.emit("shout_from_thread", {"room": "any"}, namespace="/room")
+            got = {await rec.next("shouted"), await rec.next("shouted")}
+            assert got == {("from", "thread"), (b"\x01raw",)}
+        assert server.output().count("carries dict payloads only") == 1
+    finally:
+        await client.disconnect()
+
+
 async def test_connect_error_and_unknown_namespace(server):
     client = socketio.AsyncClient(reconnection=False)
     errors = []

@@ -170,7 +170,7 @@ async def test_rooms_serves_both_protocols_in_one_group(server):
 async def test_lobby_events_arguments_and_acks(server, transports):
     """The main namespace "/" comes from SOCKETS; polling (then the upgrade) or WebSocket."""
     client, got = await _connect(
-        server.url, ["/"], transports, events=["welcome", "position", "ready"]
+        server.url, ["/"], transports, events=["welcome", "position", "ready", "moved", "photo"]
     )
     try:
         assert await _next(got["/", "welcome"]) == ({"motd": "Be nice."},)
@@ -181,6 +181,9 @@ async def test_lobby_events_arguments_and_acks(server, transports):
         assert await client.call("add", (1, 2, 3), timeout=5) == 6
         assert await client.call("bounds", (3, 1, 2), timeout=5) == (1, 3)
         assert await client.call("new message", "yo", timeout=5) == {"got": "yo"}
+        await client.emit("share")
+        assert await _next(got["/", "moved"]) == (5, 6)
+        assert await _next(got["/", "photo"]) == (b"\x89PNG",)
         assert client.get_sid("/") is not None
     finally:
         await client.disconnect()

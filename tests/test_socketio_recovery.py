@@ -10,20 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
 import pytest
 import socketio
 from websockets.asyncio.client import connect
 
+from tests.conftest import require_redis
 from tests.liveserver import serve
 
 NS = "/recovering"
 
 
-@pytest.fixture(scope="module")
-def server():
+@pytest.fixture(scope="module", params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def server(request):
+    """The in-memory layer, and Redis (whose recovery log is JSON: binary goes as base64)."""
+    env = {"SIO_PING": "25,20"}
+    if request.param == "redis":
+        require_redis()
+        env["SIO_REDIS_PREFIX"] = f"ec-csr-{uuid.uuid4().hex[:8]}"
     with serve("tests.sio_site.asgi:application", settings="tests.sio_site.settings",
-               env={"SIO_PING": "25,20"}) as running:  # fmt: skip
+               env=env) as running:  # fmt: skip
         yield running
 
 
@@ -80,6 +87,38 @@ async def test_a_dropped_socket_resumes_with_what_it_missed(server):
         await speaker.emit("say", {"room": "csr", "text": "four"}, namespace="/room")
         name, payload, later = await _event(ws)
         assert payload == {"text": "four"} and later > got[1][2]
+        await ws.close()
+    finally:
+        await speaker.disconnect()
+
+
+async def test_missed_frames_of_any_payload_are_replayed(server):
+    """Several arguments, one string, binary attachments: replayed as sent, offset last."""
+    ws, hello = await _open(server, {})
+    await _event(ws)  # welcome
+    await ws.send(f'42{NS},1["join","csr-any"]')
+    speaker = await _speaker(server)
+    try:
+        await speaker.emit("say", {"room": "csr-any", "text": "one"}, namespace="/room")
+        offset = (await _event(ws))[-1]
+        ws.transport.abort()
+        await asyncio.sleep(0.3)
+        to = await speaker.call("whoami", namespace="/room", timeout=5)
+        await speaker.emit("shout", {"room": "csr-any", "to": to}, namespace="/room")
+        await asyncio.sleep(0.3)
+        ws, again = await _open(server, {"pid": hello["pid"], "offset": offset})
+        assert again["pid"] == hello["pid"]
+        packets = [await asyncio.wait_for(ws.recv(), 5) for _ in range(6)]
+        texts = [json.loads(p[p.index("[") :]) for p in packets if isinstance(p, str)]
+        assert [t[:-1] for t in texts] == [
+            ["shouted", "x", 2, {"k": 1}],
+            ["shouted", "a string"],
+            ["shouted", [1, 2]],
+            ["shouted", {"blob": {"_placeholder": True, "num": 0}}],
+            ["shouted", {"last": True}],
+        ]
+        assert all(t[-1].startswith("csr-any@") for t in texts)
+        assert packets[3].startswith(f"451-{NS},") and packets[4] == b"\x00\xffbin"
         await ws.close()
     finally:
         await speaker.disconnect()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import easy_channels
 from easy_channels import JSONWebSocket, Reject, SocketError, on
 
 
@@ -69,6 +70,21 @@ class Room(JSONWebSocket):
 
     async def on_whisper(self, payload):
         await self.send_to(payload["to"], "whispered", {"text": payload["text"]})
+
+    async def on_shout(self, payload):
+        """Group sends of payloads the JSON protocol can't carry (and a dict, last)."""
+        room = payload["room"]
+        await self.group_send(room, "shouted", ("x", 2, {"k": 1}))  # three arguments
+        await self.group_send(room, "shouted", "a string")
+        await self.group_send(room, "shouted", [1, 2])
+        await self.group_send(room, "shouted", {"blob": b"\x00\xffbin"})  # binary
+        await self.send_to(payload["to"], "shouted", ("to", "you"))
+        await self.group_send(room, "shouted", {"last": True})
+
+    def on_shout_from_thread(self, payload):
+        """The module functions, from a sync handler's thread."""
+        easy_channels.group_send(payload["room"], "shouted", ("from", "thread"))
+        easy_channels.send_to(self.channel_name, "shouted", b"\x01raw")
 
     async def on_poke(self, payload):
         await self.group_call_event(payload["room"], "poked", {"by": payload["by"]})
