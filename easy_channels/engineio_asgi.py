@@ -29,6 +29,7 @@ from .engineio import (
 )
 from .engineio_packets import InvalidPacket, Packet, decode_payload, encode_payload
 from .engineio_relay import Relay
+from .protocol import utf8_size
 
 __all__ = ["serve_polling", "serve_websocket"]
 
@@ -314,12 +315,15 @@ async def _read_frames(socket: EngineSocket, receive: Receive, send: Send) -> No
         if kind == "websocket.receive":
             text = message.get("text")
             packet: Packet = text if text is not None else (message.get("bytes") or b"")
-            if len(packet) > limit:
+            size = len(packet)
+            if text is not None and size * 4 > limit:  # maxPayload counts UTF-8 bytes
+                size = utf8_size(text)
+            if size > limit:
                 logger.info(
-                    "easy_channels: Engine.IO session %s closed: a frame of %d over "
+                    "easy_channels: Engine.IO session %s closed: a frame of %d bytes over "
                     "maxPayload (%d)",
                     socket.sid,
-                    len(packet),
+                    size,
                     limit,
                 )
                 await socket.close("payload too large")

@@ -262,6 +262,23 @@ async def test_the_attachments_of_one_event_are_bounded(server):
                 await asyncio.wait_for(ws.recv(), 5)
 
 
+async def test_max_payload_counts_utf8_bytes():
+    """A frame of 600 characters is 1,200 bytes in UTF-8 when each is "é": over 1,000."""
+    with serve(APP, settings=SETTINGS, env={"SIO_MAX_PAYLOAD": "1000"}) as small:
+        url = f"{small.ws}/socket.io/?EIO=4&transport=websocket"
+        async with connect(url) as ws:
+            assert json.loads((await ws.recv())[1:])["maxPayload"] == 1000
+            await ws.send("40/room,")
+            assert (await ws.recv()).startswith("40/room,")
+            await ws.recv()  # welcome
+            await ws.send('42/room,1["new message","' + "a" * 900 + '"]')  # 925 bytes: fine
+            assert (await asyncio.wait_for(ws.recv(), 5)).startswith("43/room,1[")
+            await ws.send('42/room,2["new message","' + "é" * 600 + '"]')  # 625 characters
+            with pytest.raises(ConnectionClosed):  # not answered: the session is closed
+                while True:
+                    await asyncio.wait_for(ws.recv(), 5)
+
+
 async def test_server_close_is_a_namespace_disconnect(server):
     client, _ = await _client(server.url, ["websocket"])
     gone = asyncio.Event()

@@ -49,6 +49,9 @@ if os.environ.get("SIO_REDIS_PREFIX"):  # tests across two server processes
         }
     }
 
+if os.environ.get("SIO_MAX_PAYLOAD"):  # bytes, for the maxPayload test
+    EASY_CHANNELS["SOCKETIO"]["MAX_PAYLOAD"] = int(os.environ["SIO_MAX_PAYLOAD"])
+
 if os.environ.get("SIO_PING"):  # "interval,timeout" in seconds, for tests that poll by hand
     interval, timeout = (float(v) for v in os.environ["SIO_PING"].split(","))
     EASY_CHANNELS["SOCKETIO"].update({"PING_INTERVAL": interval, "PING_TIMEOUT": timeout})
