@@ -24,7 +24,9 @@ def check_recovery(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
         invalid = _check_values(user["RECOVERY"])
         if invalid:
             return invalid
-    recovering = [route.consumer for route in registered_routes() if route.consumer.recovery]
+    consumers = [route.consumer for route in registered_routes()]
+    consumers += _namespace_consumers()
+    recovering = [consumer for consumer in consumers if consumer.recovery]
     if not recovering or not getattr(settings, "CHANNEL_LAYERS", None):
         return []  # W002 says there is no layer at all
     from channels.layers import get_channel_layer
@@ -53,6 +55,18 @@ def check_recovery(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
                 )
             )
     return messages
+
+
+def _namespace_consumers() -> list[Any]:
+    """The Socket.IO namespaces' consumers (E013 reports a namespace that can't be loaded)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .registry import registry
+
+    try:
+        return list(registry.namespaces().values())
+    except (ImproperlyConfigured, ImportError):
+        return []
 
 
 def _check_values(recovery: dict[str, Any]) -> list[Any]:

@@ -333,8 +333,14 @@ def test_recovery_on_a_layer_that_cant_keep_sessions_is_a_check_error(settings, 
     class Recovering(JSONWebSocket):
         recovery = True
 
-    errors = [e for e in run_checks() if e.id == "easy_channels.E010"]
-    assert len(errors) == 1 and "Recovering has recovery = True" in errors[0].msg
+    @register(namespace="/recovering")  # a Socket.IO namespace only: checked as well
+    class RecoveringNamespace(JSONWebSocket):
+        recovery = True
+
+    errors = [e.msg for e in run_checks() if e.id == "easy_channels.E010"]
+    assert len(errors) == 2, errors
+    assert "Recovering has recovery = True" in errors[0]
+    assert "RecoveringNamespace has recovery = True" in errors[1]
     settings.EASY_CHANNELS = {"RECOVERY": {"WINDOW": 0, "HISTORY": "many", "SIZE": 1}}
     messages = [e.msg for e in run_checks() if e.id == "easy_channels.E009"]
     assert len(messages) == 3, messages
