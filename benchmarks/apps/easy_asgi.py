@@ -17,8 +17,11 @@ get_asgi_application()  # django.setup()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from benchmarks.apps.profiler_hooks import install_pyinstrument_hooks  # noqa: E402
-from easy_channels.routing import websocket_router  # noqa: E402
+from easy_channels.routing import http_router, websocket_router  # noqa: E402
 
-application = ProtocolTypeRouter({"websocket": websocket_router})
+# HTTP: Socket.IO's long-polling (benchmarks/polling_relay.py); every load here is a WebSocket.
+application = ProtocolTypeRouter(
+    {"http": http_router(get_asgi_application()), "websocket": websocket_router}
+)
 
 install_pyinstrument_hooks()
