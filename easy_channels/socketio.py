@@ -160,7 +160,10 @@ class SocketIOServer:
             return
         if client.connect_timer is not None:
             client.connect_timer.cancel()
-        code = 1000 if reason == "client close" else 1006
+        # A client that leaves sends each namespace a DISCONNECT first (1000, handled above).
+        # A connection closed under its namespaces went away (1001) or was lost (1006): both
+        # may resume with recovery, as Socket.IO's reference server treats "transport close".
+        code = 1001 if reason == "client close" else 1006
         for namespace in list(client.namespaces.values()):
             namespace.client_left(code)
 
