@@ -308,6 +308,28 @@ class Dispatcher:
         except Exception:
             logger.exception("easy_channels: %s.%s() failed", self.owner, name)
 
+    async def run_disconnect_hooks(self, code: int, connected: bool) -> None:
+        """
+        The consumer's on_disconnect (only if the socket was ``connected``), then the
+        middleware's, innermost first.
+
+        Sync hooks run outside the one thread sync handlers share, so a slow sync handler
+        can't hold up the disconnect.
+        """
+        if connected:
+            try:
+                await self.call_lifecycle("on_disconnect", code, thread_sensitive=False)
+            except Exception:
+                logger.exception("easy_channels: %s.on_disconnect() failed", self.owner)
+        for mw in reversed(self.middleware):
+            if "on_disconnect" in mw.defined_hooks:
+                try:
+                    await call(mw.on_disconnect, code, thread_sensitive=False)
+                except Exception:
+                    logger.exception(
+                        "easy_channels: %s.on_disconnect() failed", type(mw).__qualname__
+                    )
+
 
 #: (consumer class, event) pairs already warned about (see _log_unknown_event); bounded.
 _unknown_events_logged: set[tuple[str, str]] = set()

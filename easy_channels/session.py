@@ -163,10 +163,11 @@ class Session:
                     None if self.connection.closed_here else code, self.recipient.channel_name
                 )
         await self.leave_all()
+        limit = self.config.disconnect_timeout
         if self.phase is Phase.CONNECTING:
-            await self._wait_for_worker(deadline)
-        await self._run_disconnect_hooks(code)
-        await self._wait_for_worker(deadline)
+            await self.work.finish(deadline, limit)
+        await self.dispatcher.run_disconnect_hooks(code, self.phase is Phase.CONNECTED)
+        await self.work.finish(deadline, limit)
         await self.leave_all()
 
     async def ended(self) -> None:
@@ -383,42 +384,3 @@ class Session:
             )
             return
         self.work.put(fn, message)
-
-    # -- disconnect ------------------------------------------------------------------------------
-
-    async def _run_disconnect_hooks(self, code: int) -> None:
-        """
-        The consumer's on_disconnect (only if the socket was connected), then the middleware's.
-
-        Sync hooks run outside the one thread sync handlers share, so a slow sync handler
-        can't hold up the disconnect.
-        """
-        if self.phase is Phase.CONNECTED:
-            try:
-                await self.dispatcher.call_lifecycle("on_disconnect", code, thread_sensitive=False)
-            except Exception:
-                logger.exception("easy_channels: %s.on_disconnect() failed", self.owner)
-        for mw in reversed(self.dispatcher.middleware):
-            if "on_disconnect" in mw.defined_hooks:
-                try:
-                    await call(mw.on_disconnect, code, thread_sensitive=False)
-                except Exception:
-                    logger.exception(
-                        "easy_channels: %s.on_disconnect() failed", type(mw).__qualname__
-                    )
-
-    async def _wait_for_worker(self, deadline: float) -> None:
-        worker = self.work.task
-        if worker is None or worker.done():
-            return
-        timeout = max(0.0, deadline - asyncio.get_running_loop().time())
-        done, _ = await asyncio.wait({worker}, timeout=timeout)
-        if not done:
-            logger.warning(
-                "easy_channels: a handler of %s was still running %ss after its client left; "
-                "cancelled it (EASY_CHANNELS['DISCONNECT_TIMEOUT'])",
-                self.owner,
-                self.config.disconnect_timeout,
-            )
-            worker.cancel()
-            await asyncio.wait({worker})

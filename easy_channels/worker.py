@@ -118,6 +118,27 @@ class Worker:
             if not self.pending:
                 self.pending = None
 
+    async def finish(self, deadline: float, limit: float) -> None:
+        """
+        Wait until the handler running now is done, up to ``deadline`` (the loop's time);
+        then cancel it, with a warning: its client left ``limit`` seconds ago
+        (DISCONNECT_TIMEOUT) and nobody can receive what it sends.
+        """
+        worker = self.task
+        if worker is None or worker.done():
+            return
+        timeout = max(0.0, deadline - asyncio.get_running_loop().time())
+        done, _ = await asyncio.wait({worker}, timeout=timeout)
+        if not done:
+            logger.warning(
+                "easy_channels: a handler of %s was still running %ss after its client left; "
+                "cancelled it (EASY_CHANNELS['DISCONNECT_TIMEOUT'])",
+                self.owner,
+                limit,
+            )
+            worker.cancel()
+            await asyncio.wait({worker})
+
     def _linger_over(self) -> None:
         """The deadline passed: end a waiting linger; it moved: wait for the rest."""
         loop = asyncio.get_running_loop()
