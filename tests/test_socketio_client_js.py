@@ -1,8 +1,11 @@
 """
-Connection state recovery with the official ``socket.io-client`` (Node.js) as the oracle: it
-keeps the ``pid`` of the CONNECT reply and the last offset of the frames, reconnects by itself
-after its connection closes, sends them back, and sets ``socket.recovered`` when the server
-restored the session. A ``recovery = True`` consumer must give it what it missed meanwhile.
+The official ``socket.io-client`` (Node.js) as the oracle for what it implements itself:
+
+- connection state recovery: it keeps the ``pid`` of the CONNECT reply and the last offset
+  of the frames, reconnects by itself after its connection closes, sends them back, and sets
+  ``socket.recovered`` when the server restored the session; a ``recovery = True`` consumer
+  must give it what it missed meanwhile;
+- presence: ``presence_state`` and ``presence_diff`` reach its listeners as one argument.
 """
 
 from __future__ import annotations
@@ -64,6 +67,59 @@ process.exit(0);
 """
 
 
+PRESENCE_SCRIPT = r"""
+import { io } from "socket.io-client";
+
+const url = process.env.SERVER_URL;
+const room = process.env.ROOM;
+const options = { transports: [process.env.TRANSPORT], forceNew: true };
+const seen = [];
+setTimeout(() => { console.log(JSON.stringify({ timeout: true, seen })); process.exit(3); }, 15000);
+const until = async (test) => {
+  while (!test()) await new Promise((resolve) => setTimeout(resolve, 10));
+};
+const ana = io(url + "/room", options);
+ana.on("presence_state", (state) => seen.push(["state", Object.keys(state.members)]));
+ana.on("presence_diff", (diff) =>
+  seen.push(["diff", Object.keys(diff.joins), Object.keys(diff.leaves)]));
+await ana.timeout(5000).emitWithAck("track", { room, name: "ana" });
+await until(() => seen.length === 1);
+const bob = io(url + "/room", options);
+await bob.timeout(5000).emitWithAck("track", { room, name: "bob" });
+await until(() => seen.length === 2);
+bob.disconnect();
+await until(() => seen.length === 3);
+console.log(JSON.stringify({ seen }));
+ana.close();
+process.exit(0);
+"""
+
+
+def _run(server, script_text: str, transport: str) -> dict:
+    command = node("the socket.io-client tests")
+    files = ("package.json", "package-lock.json")
+    directory = installed(
+        CLIENT_PACKAGE, files, "socketio-docs-client", "node_modules/socket.io-client"
+    )
+    script = directory / f"sio-{os.getpid()}-{uuid.uuid4().hex[:6]}.mjs"
+    script.write_text(script_text)
+    env = {
+        **os.environ,
+        "SERVER_URL": server.url,
+        "ROOM": f"js-{transport}-{uuid.uuid4().hex[:6]}",
+        "TRANSPORT": transport,
+    }
+    try:
+        result = subprocess.run(
+            [command, script.name], cwd=directory, env=env, capture_output=True, text=True,
+            timeout=30,
+        )  # fmt: skip
+    finally:
+        script.unlink(missing_ok=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
 @pytest.fixture(scope="module", params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def server(request):
     env = {}
@@ -78,30 +134,16 @@ def server(request):
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
 def test_socket_io_client_recovers_what_it_missed(server, transport):
-    command = node("the socket.io-client recovery test")
-    files = ("package.json", "package-lock.json")
-    directory = installed(
-        CLIENT_PACKAGE, files, "socketio-docs-client", "node_modules/socket.io-client"
-    )
-    script = directory / f"recovery-{os.getpid()}-{uuid.uuid4().hex[:6]}.mjs"
-    script.write_text(SCRIPT)
-    env = {
-        **os.environ,
-        "SERVER_URL": server.url,
-        "ROOM": f"csr-{transport}-{uuid.uuid4().hex[:6]}",
-        "TRANSPORT": transport,
-    }
-    try:
-        result = subprocess.run(
-            [command, script.name], cwd=directory, env=env, capture_output=True, text=True,
-            timeout=30,
-        )  # fmt: skip
-    finally:
-        script.unlink(missing_ok=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    got = json.loads(result.stdout.splitlines()[-1])
+    got = _run(server, SCRIPT, transport)
     assert got["reason"] == "forced close"  # the client closed its connection, not the namespace
     assert got["recovered"] is True  # the client's own verdict: pid and offset accepted
     # What it missed came once, in order, before the live frame that followed.
     assert got["said"] == ["one", "two", "three", "four"]
     assert got["welcomes"] == [{"recovered": False}, {"recovered": True}]
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_presence_reaches_socket_io_client(server, transport):
+    """Its state when it tracks, then bob's join and, once bob disconnects, his leave."""
+    got = _run(server, PRESENCE_SCRIPT, transport)
+    assert got["seen"] == [["state", ["ana"]], ["diff", ["bob"], []], ["diff", [], ["bob"]]]
