@@ -76,8 +76,8 @@ METHOD = """\
 Everything runs on one machine over loopback: each server is its own process on a free port
 (started and stopped by pid), and one load generator (asyncio, the `websockets` client,
 uvloop) drives them all: one process, and for fan-out groups of 500 members and more several
-(`benchmarks/members.py`), since one process reading that many sockets saturates its core
-first. The client handles each text frame as websockets parses it (`load._Connection`), not
+(`benchmarks/members.py`, each on uvloop too), since one process reading that many sockets
+saturates its core first. The client handles each text frame as websockets parses it (`load._Connection`), not
 through `recv()`'s queue: with `recv()`, half its time per delivery, the fastest servers
 measured the client at 100 members. With {cores} cores, the server under test and the load
 generator share them; the other servers sit idle meanwhile.

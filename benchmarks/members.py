@@ -137,7 +137,14 @@ class Members:
 
 
 def _work(url: str, codec: str, members: int, group: str, pipe: Connection) -> None:
-    asyncio.run(_members(url, codec, members, group, pipe))
+    # uvloop, as in the harness: the members' reads are the load generator's biggest cost.
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover (the bench extra installs it with uvicorn)
+        asyncio.run(_members(url, codec, members, group, pipe))
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_members(url, codec, members, group, pipe))
 
 
 async def _members(url: str, codec: str, members: int, group: str, pipe: Connection) -> None:
