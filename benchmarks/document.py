@@ -77,10 +77,10 @@ Everything runs on one machine over loopback: each server is its own process on 
 (started and stopped by pid), and one load generator (asyncio, the `websockets` client,
 uvloop) drives them all: one process, and for fan-out groups of 500 members and more several
 (`benchmarks/members.py`, each on uvloop too), since one process reading that many sockets
-saturates its core first. The client handles each text frame as websockets parses it (`load._Connection`), not
-through `recv()`'s queue: with `recv()`, half its time per delivery, the fastest servers
-measured the client at 100 members. With {cores} cores, the server under test and the load
-generator share them; the other servers sit idle meanwhile.
+saturates its core first. The client handles each text frame as websockets parses it
+(`load._Connection`), not through `recv()`'s queue: with `recv()`, half its time per
+delivery, the fastest servers measured the client at 100 members. With {cores} cores, the
+server under test and the load generator share them; the other servers sit idle meanwhile.
 
 **Servers.** The same three events everywhere: `echo` (answer the payload as an ack),
 `join` (add the socket to a group, ack), `broadcast` (send `msg` to the group, ack).
