@@ -301,11 +301,8 @@ def check_consumers(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
             )
         ]
     messages: list[Any] = []
-    try:  # consumers served only on a Socket.IO namespace are checked too
-        namespaced = list(registry.namespaces().values())
-    except ImproperlyConfigured:  # E013 reports it
-        namespaced = []
-    for cls in dict.fromkeys([route.consumer for route in routes] + namespaced):
+    # consumers served only on a Socket.IO namespace are checked too
+    for cls in dict.fromkeys([route.consumer for route in routes] + namespace_consumers()):
         name = f"{cls.__module__}.{cls.__qualname__}"
         for entry in cls.middlewares:
             try:
@@ -343,6 +340,16 @@ def registered_routes() -> list[Route]:
     try:
         return registry.routes()
     except ImproperlyConfigured:  # E006/E007
+        return []
+
+
+def namespace_consumers() -> list[Any]:
+    """The consumers of the Socket.IO namespaces (none when E013 reports them instead)."""
+    from .registry import registry
+
+    try:
+        return list(registry.namespaces().values())
+    except ImproperlyConfigured:
         return []
 
 

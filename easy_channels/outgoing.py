@@ -82,24 +82,17 @@ def frame_message(event: str, payload: Any, exclude: str | None = None) -> dict[
         try:
             message["text"] = protocol.encode_event(event, payload)
         except TypeError:
-            if not isinstance(payload, dict) or not _holds_bytes(payload):
+            if payload is None:
                 raise
-            message.update(layer_arguments(event, payload))
+            fields = layer_arguments(event, payload)  # raises too if not for bytes
+            if "bin" not in fields:  # no bytes: JSON couldn't encode something else
+                raise
+            message.update(fields)
     else:
         message.update(layer_arguments(event, payload))
     if exclude is not None:
         message["exclude"] = exclude
     return message
-
-
-def _holds_bytes(value: Any) -> bool:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return True
-    if isinstance(value, dict):
-        return any(_holds_bytes(item) for item in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_holds_bytes(item) for item in value)
-    return False
 
 
 def call_message(event: str, payload: dict[str, Any] | None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import Tags, register
 
-from .checks import error, registered_routes
+from .checks import error, namespace_consumers, registered_routes
 from .conf import DEFAULTS, get_config
 
 __all__ = ["check_recovery"]
@@ -24,8 +24,7 @@ def check_recovery(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
         invalid = _check_values(user["RECOVERY"])
         if invalid:
             return invalid
-    consumers = [route.consumer for route in registered_routes()]
-    consumers += _namespace_consumers()
+    consumers = [route.consumer for route in registered_routes()] + namespace_consumers()
     recovering = [consumer for consumer in consumers if consumer.recovery]
     if not recovering or not getattr(settings, "CHANNEL_LAYERS", None):
         return []  # W002 says there is no layer at all
@@ -55,18 +54,6 @@ def check_recovery(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
                 )
             )
     return messages
-
-
-def _namespace_consumers() -> list[Any]:
-    """The Socket.IO namespaces' consumers (E013 reports a namespace that can't be loaded)."""
-    from django.core.exceptions import ImproperlyConfigured
-
-    from .registry import registry
-
-    try:
-        return list(registry.namespaces().values())
-    except (ImproperlyConfigured, ImportError):
-        return []
 
 
 def _check_values(recovery: dict[str, Any]) -> list[Any]:
