@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +24,8 @@ import pytest
 
 REQUIRE_BROWSER = os.environ.get("EASY_CHANNELS_REQUIRE_BROWSER") == "1"
 NPM_CI_TIMEOUT = 240
+#: The official socket.io-client, pinned for the tests that run it in Node.js.
+SOCKETIO_CLIENT = Path(__file__).parent / "sio_docs_site" / "client"
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -124,3 +127,33 @@ def installed(source: Path, files: tuple[str, ...], name: str, marker: str) -> P
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def socketio_client() -> Path:
+    """socket.io-client as SOCKETIO_CLIENT pins it, installed once per content of its files."""
+    files = ("package.json", "package-lock.json")
+    return installed(
+        SOCKETIO_CLIENT, files, "socketio-docs-client", "node_modules/socket.io-client"
+    )
+
+
+def run_module(
+    directory: Path, code: str, env: dict[str, str], what: str, timeout: float = 30
+) -> list[str]:
+    """
+    Run ``code`` as an ES module in ``directory`` (where its imports resolve), with ``env``
+    added to the environment; the lines it printed, once it exited 0 (asserted).
+    """
+    script = directory / f"run-{os.getpid()}-{secrets.token_hex(3)}.mjs"
+    script.write_text(code)
+    try:
+        result = subprocess.run(
+            [node(what), script.name], cwd=directory, env={**os.environ, **env},
+            capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+    finally:
+        script.unlink(missing_ok=True)
+    assert result.returncode == 0, f"node exited with {result.returncode}:\n{result.stdout}\n" + (
+        result.stderr
+    )
+    return result.stdout.splitlines()

@@ -11,18 +11,13 @@ The official ``socket.io-client`` (Node.js) as the oracle for what it implements
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import require_redis
 from tests.liveserver import serve
-from tests.node_packages import installed, node
-
-CLIENT_PACKAGE = Path(__file__).parent / "sio_docs_site" / "client"
+from tests.node_packages import run_module, socketio_client
 
 SCRIPT = r"""
 import { io } from "socket.io-client";
@@ -95,29 +90,14 @@ process.exit(0);
 """
 
 
-def _run(server, script_text: str, transport: str) -> dict:
-    command = node("the socket.io-client tests")
-    files = ("package.json", "package-lock.json")
-    directory = installed(
-        CLIENT_PACKAGE, files, "socketio-docs-client", "node_modules/socket.io-client"
-    )
-    script = directory / f"sio-{os.getpid()}-{uuid.uuid4().hex[:6]}.mjs"
-    script.write_text(script_text)
+def _run(server, code: str, transport: str) -> dict:
     env = {
-        **os.environ,
         "SERVER_URL": server.url,
         "ROOM": f"js-{transport}-{uuid.uuid4().hex[:6]}",
         "TRANSPORT": transport,
     }
-    try:
-        result = subprocess.run(
-            [command, script.name], cwd=directory, env=env, capture_output=True, text=True,
-            timeout=30,
-        )  # fmt: skip
-    finally:
-        script.unlink(missing_ok=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(result.stdout.splitlines()[-1])
+    lines = run_module(socketio_client(), code, env, "the socket.io-client tests")
+    return json.loads(lines[-1])
 
 
 @pytest.fixture(scope="module", params=["memory", pytest.param("redis", marks=pytest.mark.redis)])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from django.core import signing
 from websockets.asyncio.client import connect
 
 from tests.liveserver import serve
-from tests.node_packages import installed, node
+from tests.node_packages import node, run_module, socketio_client
 from tests.sio_docs_site import (
     DOCS_MODULE,
     PAGE,
@@ -32,7 +31,6 @@ from tests.sio_docs_site import (
 
 APP = "tests.sio_docs_site.asgi:application"
 SETTINGS = "tests.sio_docs_site.settings"
-CLIENT_PACKAGE = Path(__file__).parent / "sio_docs_site" / "client"
 
 
 def token(nickname: str) -> str:
@@ -316,12 +314,6 @@ def _node() -> str:
     return node("the page's JavaScript")
 
 
-def _client_directory() -> Path:
-    """socket.io-client as client/ pins it, installed once per content of its package files."""
-    files = ("package.json", "package-lock.json")
-    return installed(CLIENT_PACKAGE, files, "socketio-docs-client", "node_modules/socket.io-client")
-
-
 def test_the_javascript_blocks_are_valid_modules(tmp_path):
     node = _node()
     for i, code in enumerate(blocks("javascript")):
@@ -332,26 +324,14 @@ def test_the_javascript_blocks_are_valid_modules(tmp_path):
 
 
 def _run_javascript(directory: Path, url: str, code: str, token_: str, expected: int) -> list[str]:
-    script = directory / f"docs-{os.getpid()}.mjs"
-    script.write_text(PRELUDE + code)
-    env = {**os.environ, "SERVER_URL": url, "TOKEN": token_, "EXPECTED_LINES": str(expected)}
-    try:
-        result = subprocess.run(
-            [_node(), script.name], cwd=directory, env=env, capture_output=True, text=True,
-            timeout=NODE_TIMEOUT,
-        )  # fmt: skip
-    finally:
-        script.unlink(missing_ok=True)
-    assert result.returncode == 0, f"node exited with {result.returncode}:\n{result.stdout}\n" + (
-        result.stderr
-    )
-    return result.stdout.splitlines()
+    env = {"SERVER_URL": url, "TOKEN": token_, "EXPECTED_LINES": str(expected)}
+    return run_module(directory, PRELUDE + code, env, "the page's JavaScript", NODE_TIMEOUT)
 
 
 def test_the_javascript_examples_run_with_socket_io_client(uvicorn_server):
     server = uvicorn_server
     _node()
-    directory = _client_directory()
+    directory = socketio_client()
     chat, others = blocks("javascript")
     assert chat.startswith(IMPORT + "\n")
     chat = chat.removeprefix(IMPORT)
